@@ -1,0 +1,36 @@
+# Everything runs from a local .venv that the targets create from nothing (quick when it is up to date).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= runs/demo-data
+PYTEST_ARGS ?=
+
+.PHONY: test test-all demo bench venv clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-tff.txt setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip wheel setuptools
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -r requirements-tff.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+# Fast default suite (slow tests are marked and skipped here; `make test-all` runs them).
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS) tests
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+
+# The main job on the embedded default data.
+demo: $(STAMP)
+	$(VENV)/bin/pfmsmt prepare --dataset=synthetic --output=$(DEMO_DIR) --overwrite
+
+bench: $(STAMP)
+	$(PY) benchmarks/data_pipeline.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,67 @@
+"""Typed configuration of data preparation and of the input pipeline; the CLI exposes each field as a flag."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Tuple
+
+DATASETS = ('synthetic', 'aliexpress', 'aliccp', 'census', 'tenrec', 'csv')
+
+
+def _field(default, help_text: str, **kw):
+  return dataclasses.field(default=default, metadata={'help': help_text, **kw})
+
+
+@dataclasses.dataclass
+class PrepareConfig:
+  dataset: str = _field('synthetic', 'Source format: ' + ', '.join(DATASETS) + '.', enum=DATASETS)
+  input: str = _field('', 'Source file or folder (not needed for synthetic).')
+  test_input: str = _field('', 'csv: a separate test file; without it rows are split by a seeded draw.')
+  output: str = _field('', 'Folder to write the prepared partitions, spec.json and summary.json into.')
+  overwrite: bool = _field(False, 'Replace an existing prepared folder at --output.')
+  seed: int = _field(0, 'Seed of the synthetic generator and of the train/test draw.')
+  test_fraction: float = _field(0.2, 'Share of rows drawn into test when the source has no test file.')
+  scenarios: Tuple[str, ...] = _field((), 'Keep only these scenarios (default: all); others are counted as dropped.')
+  statistics_scope: str = _field(
+      'shared', 'shared: one vocabulary and normalization for all scenarios (needed for global embeddings); '
+      'scenario: one per scenario, so nothing about a scenario\'s categories leaves it.',
+      enum=('shared', 'scenario'))
+  min_count: int = _field(1, 'Categories seen fewer times in train go to the out-of-vocabulary bucket.')
+  max_vocabulary_size: int = _field(0, 'Keep at most this many categories per feature (0: no limit).')
+  hash_bins: int = _field(0, 'Hash every categorical feature into this many bins instead of a vocabulary (0: off).')
+  on_bad_row: str = _field('error', 'error: stop at the first bad value, naming file, row and column; '
+                           'drop: drop such rows and count them per reason in summary.json.',
+                           enum=('error', 'drop'))
+  rows_per_shard: int = _field(200_000, 'Rows per TFRecord shard.')
+  chunk_rows: int = _field(50_000, 'Rows read at a time; bounds memory.')
+  # Synthetic.
+  rows_per_scenario: int = _field(25_000, 'synthetic: rows per scenario (train + test).')
+  ctr_rate: float = _field(0.08, 'synthetic: mean click rate.')
+  ctcvr_rate: float = _field(0.015, 'synthetic: mean click-and-conversion rate.')
+  # AliExpress.
+  layout: str = _field('auto', 'aliexpress: processed (AliExpress_<CC>/train.csv) or raw (Tianchi files).',
+                       enum=('auto', 'processed', 'raw'))
+  raw_categorical_columns: Tuple[str, ...] = _field(
+      (), 'aliexpress raw layout: categorical columns (user_1..user_32, item_1..item_47); default: inferred.')
+  # Census-Income.
+  scenario_column: str = _field('', 'census: the scenario column (default race); csv: required.')
+  # Tenrec.
+  tasks: Tuple[str, ...] = _field(('click', 'like'), 'tenrec: feedback columns used as tasks.')
+  # csv (and tenrec's feature choice).
+  categorical_columns: Tuple[str, ...] = _field((), 'csv/tenrec: categorical feature columns.')
+  numerical_columns: Tuple[str, ...] = _field((), 'csv/tenrec: numerical feature columns.')
+  label_columns: Tuple[str, ...] = _field((), 'csv: 0/1 label columns, one task each.')
+  normalization: str = _field('standard', 'csv: normalization of the numerical columns.',
+                              enum=('none', 'standard', 'log_standard'))
+  separator: str = _field(',', 'csv: field separator.')
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+  batch_size: int = _field(512, 'Examples per batch.')
+  shuffle_buffer: int = _field(10_000, 'Shuffle buffer in examples (0: no shuffling).')
+  seed: int = _field(0, 'Seed of the shuffle.')
+  num_epochs: int = _field(1, 'Passes over the data per dataset iteration.')
+  cycle_length: int = _field(4, 'Shards read in parallel.')
+  drop_remainder: bool = _field(False, 'Drop the last incomplete batch.')
+  with_true_prob: bool = _field(False, 'Also yield the true probabilities (synthetic data only).')

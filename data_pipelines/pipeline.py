@@ -1,0 +1,87 @@
+"""tf.data from scenario partitions, and a TFF ClientData whose datasets are built from file paths.
+
+A dataset yields `(features, labels)` batches: `features = {'categorical': int64 [B, C], 'numerical':
+float32 [B, N]}` and `labels = {task: float32 [B]}` (plus `features['true_prob']` float32 [B, T] when asked
+for on synthetic data). Batches are parsed after batching, which is what keeps parsing cheap.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Dict, List
+
+import tensorflow as tf
+import tensorflow_federated as tff
+
+from data_pipelines import records
+from data_pipelines import spec as spec_lib
+from data_pipelines.config import PipelineConfig
+
+
+def partition_pattern(data_dir: str, spec: spec_lib.DatasetSpec, split: str, scenario: str) -> str:
+  if split not in spec.splits:
+    raise ValueError(f'unknown split {split!r}; the data has {spec.splits}')
+  return os.path.join(data_dir, split, spec.scenario(scenario).directory, '*.tfrecord')
+
+
+def parse_fn(spec: spec_lib.DatasetSpec, with_true_prob: bool = False) -> Callable:
+  """Parses a batch of serialized rows into (features, labels)."""
+  n_cat, n_num, tasks = len(spec.categorical), len(spec.numerical), spec.task_names
+  if with_true_prob and not spec.has_true_probabilities:
+    raise ValueError(f'{spec.dataset} data has no true probabilities (only synthetic data has)')
+  description = {records.LABELS: tf.io.FixedLenFeature([len(tasks)], tf.float32)}
+  if n_cat:
+    description[records.CATEGORICAL] = tf.io.FixedLenFeature([n_cat], tf.int64)
+  if n_num:
+    description[records.NUMERICAL] = tf.io.FixedLenFeature([n_num], tf.float32)
+  if with_true_prob:
+    description[records.TRUE_PROB] = tf.io.FixedLenFeature([len(tasks)], tf.float32)
+
+  def parse(serialized):
+    parsed = tf.io.parse_example(serialized, description)
+    batch = tf.shape(serialized)[0]
+    features = {
+        records.CATEGORICAL: parsed.get(records.CATEGORICAL, tf.zeros([batch, 0], tf.int64)),
+        records.NUMERICAL: parsed.get(records.NUMERICAL, tf.zeros([batch, 0], tf.float32)),
+    }
+    if with_true_prob:
+      features[records.TRUE_PROB] = parsed[records.TRUE_PROB]
+    labels = {t: parsed[records.LABELS][:, i] for i, t in enumerate(tasks)}
+    return features, labels
+
+  return parse
+
+
+def dataset_from_pattern(pattern, spec: spec_lib.DatasetSpec, cfg: PipelineConfig) -> tf.data.Dataset:
+  """The streaming pipeline: interleave shards, shuffle rows, batch, parse in parallel, prefetch."""
+  files = tf.data.Dataset.list_files(pattern, shuffle=cfg.shuffle_buffer > 0, seed=cfg.seed)
+  ds = files.interleave(tf.data.TFRecordDataset, cycle_length=cfg.cycle_length,
+                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  if cfg.shuffle_buffer > 0:
+    ds = ds.shuffle(cfg.shuffle_buffer, seed=cfg.seed, reshuffle_each_iteration=True)
+  if cfg.num_epochs != 1:
+    ds = ds.repeat(cfg.num_epochs if cfg.num_epochs > 0 else None)
+  ds = ds.batch(cfg.batch_size, drop_remainder=cfg.drop_remainder)
+  ds = ds.map(parse_fn(spec, cfg.with_true_prob), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def make_dataset(data_dir: str, spec: spec_lib.DatasetSpec, split: str, scenario: str,
+                 cfg: PipelineConfig = PipelineConfig()) -> tf.data.Dataset:
+  pattern = partition_pattern(data_dir, spec, split, scenario)
+  if not tf.io.gfile.glob(pattern):
+    raise FileNotFoundError(f'no shards match {pattern}: is {data_dir} fully prepared?')
+  return dataset_from_pattern(pattern, spec, cfg)
+
+
+def make_client_data(data_dir: str, spec: spec_lib.DatasetSpec, split: str,
+                     cfg: PipelineConfig = PipelineConfig()) -> tff.simulation.datasets.ClientData:
+  """One client per scenario. Each client's dataset is built from its shard pattern, a string, so TFF
+  serializes a path into its computations, never rows, and a remote worker reads the files where they lie."""
+  patterns: Dict[str, str] = {s: partition_pattern(data_dir, spec, split, s) for s in spec.scenario_names}
+  return tff.simulation.datasets.FilePerUserClientData(
+      patterns, lambda pattern: dataset_from_pattern(pattern, spec, cfg))
+
+
+def scenario_files(data_dir: str, spec: spec_lib.DatasetSpec, split: str, scenario: str) -> List[str]:
+  return sorted(tf.io.gfile.glob(partition_pattern(data_dir, spec, split, scenario)))

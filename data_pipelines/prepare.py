@@ -1,0 +1,194 @@
+"""`pfmsmt prepare`: source files -> per-scenario TFRecord shards, spec.json and summary.json.
+
+Two streaming passes: statistics on train, then encoding of every split. Output is written to a temporary
+folder beside --output and renamed at the end, so a failed run never leaves a half-prepared folder behind.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import shutil
+import tempfile
+import time
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from data_pipelines import accounting as accounting_lib
+from data_pipelines import aliccp, aliexpress, census, csv_dataset, records, sources, statistics, synthetic
+from data_pipelines import spec as spec_lib
+from data_pipelines import table, tenrec
+from data_pipelines.config import PrepareConfig
+from data_pipelines.errors import InputError
+from pfmsmt_tf import metrics
+
+SCENARIO_NOT_IN_TRAIN = 'scenario_not_in_train'
+
+
+def make_source(cfg: PrepareConfig) -> sources.Source:
+  split = table.SplitPolicy(seed=cfg.seed, test_fraction=cfg.test_fraction)
+  if cfg.dataset != 'synthetic' and not cfg.input:
+    raise ValueError(f'--input is required for --dataset={cfg.dataset}')
+  if cfg.dataset == 'synthetic':
+    return synthetic.SyntheticSource(synthetic.SyntheticConfig(
+        seed=cfg.seed, rows_per_scenario=cfg.rows_per_scenario, test_fraction=cfg.test_fraction,
+        ctr_rate=cfg.ctr_rate, ctcvr_rate=cfg.ctcvr_rate,
+        **({'scenarios': tuple(cfg.scenarios)} if cfg.scenarios else {})))
+  if cfg.dataset == 'aliexpress':
+    return aliexpress.aliexpress_source(cfg.input, cfg.layout, cfg.scenarios, cfg.raw_categorical_columns,
+                                        cfg.chunk_rows)
+  if cfg.dataset == 'aliccp':
+    return aliccp.aliccp_source(cfg.input, cfg.scenarios)
+  if cfg.dataset == 'census':
+    return census.census_source(cfg.input, cfg.scenario_column or census.DEFAULT_SCENARIO_COLUMN, cfg.scenarios,
+                                split)
+  if cfg.dataset == 'tenrec':
+    return tenrec.tenrec_source(cfg.input, cfg.tasks, cfg.categorical_columns or tenrec.DEFAULT_CATEGORICAL,
+                                cfg.numerical_columns, cfg.scenarios, split)
+  if cfg.dataset == 'csv':
+    return csv_dataset.csv_source(
+        cfg.input, categorical=cfg.categorical_columns, numerical=cfg.numerical_columns, labels=cfg.label_columns,
+        scenario_column=cfg.scenario_column, test_path=cfg.test_input or None, scenarios=cfg.scenarios,
+        normalization=cfg.normalization, sep=cfg.separator, split_policy=split)
+  raise ValueError(f'unknown dataset {cfg.dataset!r}')
+
+
+def _check_output(cfg: PrepareConfig) -> str:
+  if not cfg.output:
+    raise ValueError('--output is required')
+  out = os.path.abspath(cfg.output)
+  if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)) and not cfg.overwrite:
+    raise FileExistsError(f'{out} exists and is not empty; pass --overwrite to replace it')
+  parent = os.path.dirname(out)
+  os.makedirs(parent, exist_ok=True)
+  if not os.access(parent, os.W_OK):
+    raise PermissionError(f'cannot write into {parent}')
+  return out
+
+
+def prepare(cfg: PrepareConfig, log=print) -> dict:
+  """Runs both passes and returns the summary (also written to summary.json)."""
+  start = time.time()
+  out = _check_output(cfg)
+  source = make_source(cfg)
+  source.check_files()
+  work = tempfile.mkdtemp(prefix='.prepare-', dir=os.path.dirname(out))
+  try:
+    summary = _prepare_into(work, source, cfg, log)
+    summary['seconds'] = round(time.time() - start, 2)
+    _write_json(os.path.join(work, spec_lib.SUMMARY_FILE), summary)
+    if os.path.exists(out):
+      shutil.rmtree(out)
+    os.rename(work, out)
+  except BaseException:
+    shutil.rmtree(work, ignore_errors=True)
+    raise
+  return summary
+
+
+def _prepare_into(work: str, source: sources.Source, cfg: PrepareConfig, log) -> dict:
+  # Pass 1: statistics on train.
+  stats = statistics.StatisticsBuilder(source, cfg.statistics_scope, cfg.min_count, cfg.max_vocabulary_size,
+                                       cfg.hash_bins)
+  pass1 = sources.ReadContext('train', accounting_lib.RowAccounting(), cfg.on_bad_row, cfg.chunk_rows)
+  for frame in source.chunks('train', pass1):
+    stats.add(frame)
+  scenarios = [s for s in stats.rows if stats.rows[s] > 0]
+  if cfg.scenarios:
+    empty = [s for s in cfg.scenarios if s not in scenarios]
+    if empty:
+      raise InputError(f'scenario(s) {empty} have no usable train rows',
+                       expected=f'rows for every selected scenario; found rows for {scenarios}')
+  if not scenarios:
+    raise InputError('no usable train rows in any scenario', path=cfg.input or None)
+  spec = stats.build_spec(work, scenarios)
+  spec.save(work)
+  log(f'prepare: {source.dataset}: {len(spec.categorical)} categorical, {len(spec.numerical)} numerical features, '
+      f'tasks {spec.task_names}, scenarios {scenarios}')
+
+  # Pass 2: encode and write every split.
+  acct = accounting_lib.RowAccounting()
+  encoder = records.Encoder(spec, work)
+  shards: Dict[tuple, List[str]] = {}
+  oracle_data = collections.defaultdict(list)
+  for split in spec.splits:
+    ctx = sources.ReadContext(split, acct, cfg.on_bad_row, cfg.chunk_rows)
+    writers: Dict[str, records.ShardWriter] = {}
+    for frame in source.chunks(split, ctx):
+      for scenario, group in frame.groupby(sources.SCENARIO, sort=False):
+        if scenario not in scenarios:
+          acct.drop(split, scenario, SCENARIO_NOT_IN_TRAIN, len(group))
+          continue
+        cat, num, labels, true_prob, oov = encoder.encode(group, scenario)
+        if scenario not in writers:
+          writers[scenario] = records.ShardWriter(
+              os.path.join(work, split, spec.scenario(scenario).directory), cfg.rows_per_shard)
+        writers[scenario].write(records.serialize_rows(cat, num, labels, true_prob))
+        acct.keep(split, scenario, len(group), dict(zip(spec.task_names, labels.sum(axis=0).tolist())))
+        for feature, n in oov.items():
+          acct.handled(split, scenario, 'unknown_category_to_oov', feature, n)
+        if true_prob is not None and split == 'test':
+          oracle_data[scenario].append((labels, true_prob))
+    for scenario, w in writers.items():
+      w.close()
+      shards[(split, scenario)] = [os.path.relpath(p, work) for p in w.shards]
+    missing = [s for s in scenarios if s not in writers]
+    if missing:
+      raise InputError(f'scenario(s) {missing} have no usable rows in the {split} split',
+                       hint='every scenario needs rows in every split; adjust --test_fraction or the inputs')
+  summary = {
+      'dataset': source.dataset,
+      'config': _jsonable(cfg),
+      'spec': spec_lib.SPEC_FILE,
+      'scenarios': scenarios,
+      'tasks': spec.task_names,
+      **acct.to_json(spec.task_names),
+  }
+  for (split, scenario), paths in shards.items():
+    summary['partitions'][split][scenario]['shards'] = paths
+  if oracle_data:
+    summary['oracle_auc'] = _oracle(oracle_data, spec.task_names)
+  return summary
+
+
+def _oracle(data, tasks) -> Dict[str, Dict[str, float]]:
+  out = {}
+  for scenario, parts in data.items():
+    labels = np.concatenate([p[0] for p in parts])
+    probs = np.concatenate([p[1] for p in parts])
+    out[scenario] = {t: metrics.exact_auc(labels[:, i], probs[:, i]) for i, t in enumerate(tasks)}
+  return out
+
+
+def _jsonable(cfg) -> dict:
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+
+
+def _write_json(path: str, obj) -> None:
+  with open(path, 'w') as f:
+    json.dump(obj, f, indent=1, sort_keys=False)
+
+
+def format_summary(summary: dict) -> str:
+  """A table: one line per split and scenario with row counts and label rates."""
+  tasks = summary['tasks']
+  head = f'{"split":<6} {"scenario":<28} {"read":>9} {"kept":>9} {"dropped":>8} ' + ' '.join(
+      f'{"rate:" + t:>14}' for t in tasks)
+  if 'oracle_auc' in summary:
+    head += ' ' + ' '.join(f'{"oracle:" + t:>14}' for t in tasks)
+  lines = [head]
+  for split, parts in summary['partitions'].items():
+    for scenario, p in parts.items():
+      line = (f'{split:<6} {scenario[:28]:<28} {p["rows_read"]:>9} {p["rows_kept"]:>9} '
+              f'{sum(p["rows_dropped"].values()):>8} ')
+      line += ' '.join(f'{(p["label_rate"][t] if p["label_rate"][t] is not None else float("nan")):>14.4f}'
+                       for t in tasks)
+      if 'oracle_auc' in summary and split == 'test' and scenario in summary['oracle_auc']:
+        line += ' ' + ' '.join(f'{summary["oracle_auc"][scenario][t]:>14.4f}' for t in tasks)
+      lines.append(line)
+  t = summary['totals']
+  lines.append(f'total: read {t["rows_read"]}, kept {t["rows_kept"]}, dropped {t["rows_dropped"] or 0}')
+  return '\n'.join(lines)

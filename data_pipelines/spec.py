@@ -1,0 +1,136 @@
+"""The dataset's feature spec: described once, saved as JSON beside the prepared data, read by the model.
+
+Categorical ids in the records are already encoded: 0 is the out-of-vocabulary bucket and i >= 1 is
+`vocabulary[i - 1]`, or, for hashed features, `farmhash64(value) % hash_bins`. Numerical values are already
+normalized with the stored statistics. Serving replays both from this spec.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from typing import Dict, List, Optional, Sequence
+
+SPEC_FILE = 'spec.json'
+SUMMARY_FILE = 'summary.json'
+SPEC_VERSION = 1
+SHARED_SCOPE = '*'  # statistics key when one vocabulary/normalization is shared by all scenarios
+
+NORMALIZATIONS = ('none', 'standard', 'log_standard')
+
+
+@dataclasses.dataclass
+class CategoricalFeature:
+  name: str
+  # Per scope ('*' or a scenario name): vocabulary file relative to the data dir, most frequent first.
+  vocabulary_files: Dict[str, str] = dataclasses.field(default_factory=dict)
+  hash_bins: Optional[int] = None  # set instead of vocabularies for hashed features
+  vocabulary_size: int = 0  # embedding rows: max over scopes of len(vocabulary) + 1 OOV bucket, or hash_bins
+
+  @property
+  def input_dim(self) -> int:
+    return self.hash_bins if self.hash_bins else self.vocabulary_size
+
+
+@dataclasses.dataclass
+class NumericalFeature:
+  name: str
+  normalization: str = 'standard'
+  # Per scope: (mean, std) of the transformed value on the train split.
+  statistics: Dict[str, List[float]] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Task:
+  name: str
+  label: str  # how the binary label is derived from the source, in words (e.g. "click == 1 and conversion == 1")
+
+
+@dataclasses.dataclass
+class Scenario:
+  name: str
+  index: int  # stable position; the key of `tff.federated_select`
+  directory: str  # file-system-safe name of the partition folders
+
+
+@dataclasses.dataclass
+class DatasetSpec:
+  dataset: str
+  categorical: List[CategoricalFeature]
+  numerical: List[NumericalFeature]
+  tasks: List[Task]
+  scenario_column: str
+  scenarios: List[Scenario]
+  splits: List[str]
+  statistics_scope: str = 'shared'  # 'shared' or 'scenario'
+  has_true_probabilities: bool = False  # synthetic data records each row's true probability per task
+  version: int = SPEC_VERSION
+
+  @property
+  def task_names(self) -> List[str]:
+    return [t.name for t in self.tasks]
+
+  @property
+  def scenario_names(self) -> List[str]:
+    return [s.name for s in self.scenarios]
+
+  def scenario(self, name: str) -> Scenario:
+    for s in self.scenarios:
+      if s.name == name:
+        return s
+    raise KeyError(f'unknown scenario {name!r}; the spec has {self.scenario_names}')
+
+  def scope(self, scenario: str) -> str:
+    return SHARED_SCOPE if self.statistics_scope == 'shared' else scenario
+
+  def to_json(self) -> dict:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_json(cls, d: dict) -> 'DatasetSpec':
+    if d.get('version') != SPEC_VERSION:
+      raise ValueError(f'spec version {d.get("version")!r} is not supported (expected {SPEC_VERSION})')
+    return cls(
+        dataset=d['dataset'],
+        categorical=[CategoricalFeature(**c) for c in d['categorical']],
+        numerical=[NumericalFeature(**n) for n in d['numerical']],
+        tasks=[Task(**t) for t in d['tasks']],
+        scenario_column=d['scenario_column'],
+        scenarios=[Scenario(**s) for s in d['scenarios']],
+        splits=list(d['splits']),
+        statistics_scope=d['statistics_scope'],
+        has_true_probabilities=d['has_true_probabilities'],
+        version=d['version'],
+    )
+
+  def save(self, data_dir: str) -> str:
+    path = os.path.join(data_dir, SPEC_FILE)
+    with open(path, 'w') as f:
+      json.dump(self.to_json(), f, indent=1)
+    return path
+
+
+def load_spec(data_dir: str) -> DatasetSpec:
+  path = os.path.join(data_dir, SPEC_FILE)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'{path} not found: {data_dir} is not a prepared data directory (run `pfmsmt prepare`)')
+  with open(path) as f:
+    return DatasetSpec.from_json(json.load(f))
+
+
+def load_vocabulary(data_dir: str, relative_path: str) -> List[str]:
+  """Vocabulary files hold one JSON string per line, so any value (newlines included) round-trips."""
+  with open(os.path.join(data_dir, relative_path), encoding='utf-8') as f:
+    return [json.loads(line) for line in f]
+
+
+def safe_directory_name(name: str, taken: Sequence[str] = ()) -> str:
+  """A folder name for a scenario value; distinct values never share a folder."""
+  base = re.sub(r'[^A-Za-z0-9._-]+', '_', str(name)).strip('_.') or 'scenario'
+  candidate, i = base, 1
+  while candidate in taken:
+    i += 1
+    candidate = f'{base}_{i}'
+  return candidate

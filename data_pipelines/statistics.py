@@ -1,0 +1,105 @@
+"""Pass one of `prepare`: vocabularies and normalization statistics from the train split, streamed.
+
+Statistics are kept per scope: one shared scope (needed for globally shared embeddings) or one per scenario
+(nothing about a scenario's categories leaves it). Only counts and moments are held, never rows.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+from typing import Dict, Sequence
+
+import numpy as np
+import pandas as pd
+
+from data_pipelines import sources
+from data_pipelines import spec as spec_lib
+
+VOCAB_DIR = 'vocabularies'
+
+
+def transform(values: np.ndarray, normalization: str) -> np.ndarray:
+  """The value transform before standardization; serving applies the same."""
+  if normalization == 'log_standard':
+    return np.sign(values) * np.log1p(np.abs(values))
+  return values
+
+
+class StatisticsBuilder:
+
+  def __init__(self, source: sources.Source, scope: str, min_count: int = 1, max_vocabulary_size: int = 0,
+               hash_bins: int = 0):
+    if scope not in ('shared', 'scenario'):
+      raise ValueError(f'statistics scope must be shared or scenario, got {scope!r}')
+    for name, how in source.normalization.items():
+      if how not in spec_lib.NORMALIZATIONS:
+        raise ValueError(f'normalization of {name!r} must be one of {spec_lib.NORMALIZATIONS}, got {how!r}')
+    self.source, self.scope = source, scope
+    self.min_count, self.max_vocabulary_size, self.hash_bins = min_count, max_vocabulary_size, hash_bins
+    self.counts: Dict[str, Dict[str, collections.Counter]] = collections.defaultdict(
+        lambda: collections.defaultdict(collections.Counter))
+    self.moments: Dict[str, Dict[str, np.ndarray]] = collections.defaultdict(dict)  # scope -> name -> [n, s, ss]
+    self.rows: Dict[str, int] = collections.Counter()  # train rows kept per scenario
+
+  def add(self, frame: pd.DataFrame) -> None:
+    for scenario, group in frame.groupby(sources.SCENARIO, sort=False):
+      key = spec_lib.SHARED_SCOPE if self.scope == 'shared' else scenario
+      self.rows[scenario] += len(group)
+      if not self.hash_bins:
+        for c in self.source.categorical:
+          self.counts[key][c].update(group[c].value_counts().to_dict())
+      for c in self.source.numerical:
+        v = transform(group[c].to_numpy(np.float64), self.source.normalization[c])
+        m = self.moments[key].setdefault(c, np.zeros(3))
+        m += (v.size, v.sum(), np.square(v).sum())
+
+  def build_spec(self, data_dir: str, scenarios: Sequence[str]) -> spec_lib.DatasetSpec:
+    """Writes the vocabulary files and returns the spec for the given (non-empty) scenarios."""
+    scopes = [spec_lib.SHARED_SCOPE] if self.scope == 'shared' else list(scenarios)
+    categorical = []
+    for c in self.source.categorical:
+      feature = spec_lib.CategoricalFeature(name=c)
+      if self.hash_bins:
+        feature.hash_bins = self.hash_bins
+      else:
+        for key in scopes:
+          vocab = self._vocabulary(self.counts[key][c])
+          rel = os.path.join(VOCAB_DIR, _file_name(key), f'{_file_name(c)}.txt')
+          os.makedirs(os.path.dirname(os.path.join(data_dir, rel)), exist_ok=True)
+          with open(os.path.join(data_dir, rel), 'w', encoding='utf-8') as f:
+            f.writelines(json.dumps(v) + '\n' for v in vocab)
+          feature.vocabulary_files[key] = rel
+          feature.vocabulary_size = max(feature.vocabulary_size, len(vocab) + 1)
+      categorical.append(feature)
+    numerical = []
+    for c in self.source.numerical:
+      stats = {}
+      for key in scopes:
+        n, s, ss = self.moments[key].get(c, np.zeros(3))
+        mean = s / n if n else 0.0
+        std = float(np.sqrt(max(ss / n - mean * mean, 0.0))) if n else 1.0
+        stats[key] = [float(mean), std if std > 1e-12 else 1.0]  # a constant column stays constant (0)
+      numerical.append(spec_lib.NumericalFeature(c, self.source.normalization[c], stats))
+    taken = []
+    scenario_specs = []
+    for i, name in enumerate(scenarios):
+      directory = spec_lib.safe_directory_name(name, taken)
+      taken.append(directory)
+      scenario_specs.append(spec_lib.Scenario(name=name, index=i, directory=directory))
+    return spec_lib.DatasetSpec(
+        dataset=self.source.dataset, categorical=categorical, numerical=numerical, tasks=list(self.source.tasks),
+        scenario_column=self.source.scenario_column, scenarios=scenario_specs, splits=list(self.source.splits),
+        statistics_scope=self.scope, has_true_probabilities=self.source.has_true_probabilities)
+
+  def _vocabulary(self, counts: collections.Counter):
+    items = [(v, n) for v, n in counts.items() if n >= self.min_count and v != sources.MISSING_CATEGORY]
+    items.sort(key=lambda vn: (-vn[1], vn[0]))  # most frequent first, ties by value: deterministic
+    if self.max_vocabulary_size:
+      items = items[: self.max_vocabulary_size]
+    return [v for v, _ in items]
+
+
+def _file_name(name: str) -> str:
+  return 'shared' if name == spec_lib.SHARED_SCOPE else spec_lib.safe_directory_name(name)

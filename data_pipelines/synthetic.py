@@ -1,0 +1,207 @@
+"""The embedded default data: an AliExpress-shaped generator with the ways real scenarios differ.
+
+Per row: 16 categorical and 63 numerical features, a click and, only after a click, a conversion. The true
+logits are built so that federation has something to gain and something to get wrong:
+- shared structure: most of each task's logit is the same function of the latent row in every scenario;
+- concept shift: each scenario adds its own function (`concept_shift` scales it);
+- feature shift: each scenario draws categories from its own distribution and sees the numerical features
+  through its own offset and scale (`feature_shift`), the case for FedBN;
+- partly conflicting tasks: on a quarter of the categorical features the conversion effect is the opposite of
+  the click effect (`task_conflict`), "click-bait" that helps CTR and hurts CTCVR.
+Intercepts are calibrated per scenario to the requested base rates. Every row carries its true p(CTR) and
+p(CTCVR), so the oracle AUC, the best any model can reach, is known. Rows are generated in seeded chunks:
+the same seed gives the same rows, whatever the chunk size used to read them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Iterator, List, Tuple
+
+import numpy as np
+import pandas as pd
+
+from data_pipelines import sources
+from data_pipelines import spec as spec_lib
+
+TASKS = [
+    spec_lib.Task('ctr', 'click == 1'),
+    spec_lib.Task('ctcvr', 'click == 1 and conversion == 1 (conversion happens only after a click)'),
+]
+_LATENT = 8
+_HIDDEN = 8
+_CALIBRATION_ROWS = 20_000
+_GEN_CHUNK = 10_000  # rows per seeded block; reading chunk size does not change the rows
+
+
+@dataclasses.dataclass
+class SyntheticConfig:
+  seed: int = 0
+  rows_per_scenario: int = 25_000
+  test_fraction: float = 0.2
+  scenarios: Tuple[str, ...] = ('NL', 'ES', 'FR', 'US')
+  num_categorical: int = 16
+  num_numerical: int = 63
+  ctr_rate: float = 0.08  # mean click rate; each scenario gets its own, around this value
+  ctcvr_rate: float = 0.015  # mean click-and-conversion rate
+  feature_shift: float = 1.0
+  concept_shift: float = 0.6
+  task_conflict: float = 0.6
+  signal: float = 1.0  # std of the shared part of the logits; sets how learnable the tasks are
+
+  def __post_init__(self):
+    self.scenarios = tuple(self.scenarios)
+    if self.rows_per_scenario < 10:
+      raise ValueError(f'rows_per_scenario must be at least 10, got {self.rows_per_scenario}')
+    if not 0 < self.test_fraction < 1:
+      raise ValueError(f'test_fraction must be in (0, 1), got {self.test_fraction}')
+    if not 0 < self.ctcvr_rate < self.ctr_rate < 1:
+      raise ValueError(f'need 0 < ctcvr_rate < ctr_rate < 1, got {self.ctcvr_rate}, {self.ctr_rate}')
+    if len(set(self.scenarios)) != len(self.scenarios) or not self.scenarios:
+      raise ValueError(f'scenarios must be distinct and non-empty, got {self.scenarios}')
+
+
+class _World:
+  """The fixed ground truth: feature distributions and true logit functions, all drawn from the seed."""
+
+  def __init__(self, cfg: SyntheticConfig):
+    rng = np.random.default_rng([cfg.seed, 0])
+    k, c, m = len(cfg.scenarios), cfg.num_categorical, cfg.num_numerical
+    self.cfg = cfg
+    self.vocab = np.resize(np.geomspace(3, 300, max(c, 1)).astype(int), c)
+    zipf = [-1.1 * np.log1p(np.arange(v)) for v in self.vocab]
+    self.cat_logits = [[z + cfg.feature_shift * rng.normal(size=v) for z, v in zip(zipf, self.vocab)]
+                       for _ in range(k)]
+    self.loading = rng.normal(size=(m, _LATENT)) / np.sqrt(_LATENT)
+    self.num_offset = cfg.feature_shift * rng.normal(scale=0.7, size=(k, m))
+    self.num_scale = np.exp(cfg.feature_shift * rng.normal(scale=0.35, size=(k, m)))
+    # Shared effects of the features on each task.
+    conflict = np.zeros(c, bool)
+    conflict[: c // 4] = True
+    self.cat_click = [rng.normal(size=v) for v in self.vocab]
+    rho = np.where(conflict, -cfg.task_conflict, 0.6)
+    self.cat_conv = [r * w + np.sqrt(1 - r * r) * rng.normal(size=v) for r, w, v in zip(rho, self.cat_click, self.vocab)]
+    self.z_click = rng.normal(size=_LATENT)
+    self.z_conv = 0.5 * self.z_click + rng.normal(size=_LATENT)
+    self.hidden_w = rng.normal(size=(_LATENT, _HIDDEN))
+    self.hidden_cat = rng.normal(size=(self.vocab[0] if c else 1, _HIDDEN))
+    self.hidden_click = rng.normal(size=_HIDDEN)
+    self.hidden_conv = rng.normal(size=_HIDDEN)
+    # Scenario-specific effects (concept shift): a few features and latent directions of their own.
+    self.sc_cat = [[rng.normal(size=v) * (rng.random() < 0.4) for v in self.vocab] for _ in range(k * 2)]
+    self.sc_z = rng.normal(size=(k * 2, _LATENT))
+    rates = np.exp(rng.normal(scale=0.25, size=(k, 2)))
+    self.ctr_rate = np.clip(cfg.ctr_rate * rates[:, 0], 1e-4, 0.9)
+    self.ctcvr_rate = np.minimum(cfg.ctcvr_rate * rates[:, 1], 0.5 * self.ctr_rate)
+    self._scale = {}
+    self.intercepts = [self._calibrate(s) for s in range(k)]
+
+  def features(self, s: int, rng: np.random.Generator, n: int):
+    cats = np.stack([rng.choice(v, size=n, p=_softmax(l)) for v, l in zip(self.vocab, self.cat_logits[s])],
+                    axis=1) if len(self.vocab) else np.zeros((n, 0), int)
+    z = rng.normal(size=(n, _LATENT))
+    noise = rng.normal(scale=0.5, size=(n, len(self.num_offset[s])))
+    x = self.num_offset[s] + self.num_scale[s] * (z @ self.loading.T + noise)
+    return cats, z, x
+
+  def _parts(self, s: int, cats: np.ndarray, z: np.ndarray):
+    """Unscaled (shared, scenario) logit parts per task."""
+    idx = np.arange(cats.shape[1])
+    hidden_in = z @ self.hidden_w + (self.hidden_cat[cats[:, 0]] if cats.shape[1] else 0)
+    h = np.tanh(hidden_in)
+    def shared(cat_w, z_w, h_w):
+      lin = sum(w[cats[:, f]] for f, w in zip(idx, cat_w)) if len(idx) else 0
+      return lin + z @ z_w + h @ h_w
+    def own(j):
+      return sum(w[cats[:, f]] for f, w in zip(idx, self.sc_cat[j])) + z @ self.sc_z[j]
+    return ((shared(self.cat_click, self.z_click, self.hidden_click), own(2 * s)),
+            (shared(self.cat_conv, self.z_conv, self.hidden_conv), own(2 * s + 1)))
+
+  def _logits(self, s: int, cats, z):
+    out = []
+    for t, (shared, own) in enumerate(self._parts(s, cats, z)):
+      ss, so = self._scale[(s, t)]
+      out.append(self.cfg.signal * (shared / ss + self.cfg.concept_shift * own / so))
+    return out
+
+  def _calibrate(self, s: int):
+    rng = np.random.default_rng([self.cfg.seed, 1, s])
+    cats, z, _ = self.features(s, rng, _CALIBRATION_ROWS)
+    for t, (shared, own) in enumerate(self._parts(s, cats, z)):
+      self._scale[(s, t)] = (shared.std() + 1e-9, own.std() + 1e-9)
+    click, conv = self._logits(s, cats, z)
+    b_click = _solve_intercept(lambda b: _sigmoid(click + b).mean(), self.ctr_rate[s])
+    p_click = _sigmoid(click + b_click)
+    b_conv = _solve_intercept(lambda b: (p_click * _sigmoid(conv + b)).mean(), self.ctcvr_rate[s])
+    return b_click, b_conv
+
+  def rows(self, s: int, rng: np.random.Generator, n: int) -> Dict[str, np.ndarray]:
+    cats, z, x = self.features(s, rng, n)
+    click_logit, conv_logit = self._logits(s, cats, z)
+    b_click, b_conv = self.intercepts[s]
+    p_click = _sigmoid(click_logit + b_click)
+    p_conv = _sigmoid(conv_logit + b_conv)
+    click = rng.random(n) < p_click
+    conversion = click & (rng.random(n) < p_conv)
+    return {'cats': cats, 'x': x, 'ctr': click, 'ctcvr': conversion, 'p_ctr': p_click, 'p_ctcvr': p_click * p_conv}
+
+
+def _sigmoid(x):
+  return 1.0 / (1.0 + np.exp(-x))
+
+
+def _softmax(x):
+  e = np.exp(x - x.max())
+  return e / e.sum()
+
+
+def _solve_intercept(mean_fn, target: float) -> float:
+  lo, hi = -30.0, 30.0
+  for _ in range(60):
+    mid = 0.5 * (lo + hi)
+    if mean_fn(mid) < target:
+      lo = mid
+    else:
+      hi = mid
+  return 0.5 * (lo + hi)
+
+
+class SyntheticSource(sources.Source):
+  dataset = 'synthetic'
+  scenario_column = 'country'
+  splits = ['train', 'test']
+  has_true_probabilities = True
+
+  def __init__(self, cfg: SyntheticConfig = SyntheticConfig()):
+    self.cfg = cfg
+    self.world = _World(cfg)
+    self.categorical = [f'categorical_{i}' for i in range(1, cfg.num_categorical + 1)]
+    self.numerical = [f'numerical_{i}' for i in range(1, cfg.num_numerical + 1)]
+    self.normalization = {n: 'standard' for n in self.numerical}
+    self.tasks = list(TASKS)
+
+  def split_rows(self, split: str) -> int:
+    n_test = max(1, int(round(self.cfg.rows_per_scenario * self.cfg.test_fraction)))
+    return n_test if split == 'test' else self.cfg.rows_per_scenario - n_test
+
+  def chunks(self, split: str, ctx: sources.ReadContext) -> Iterator[pd.DataFrame]:
+    if split not in self.splits:
+      raise ValueError(f'unknown split {split!r}')
+    total = self.split_rows(split)
+    for s, name in enumerate(self.cfg.scenarios):
+      for block, start in enumerate(range(0, total, _GEN_CHUNK)):
+        n = min(_GEN_CHUNK, total - start)
+        rng = np.random.default_rng([self.cfg.seed, 2, s, self.splits.index(split), block])
+        yield self._frame(name, self.world.rows(s, rng, n), ctx)
+
+  def _frame(self, scenario: str, rows: Dict[str, np.ndarray], ctx: sources.ReadContext) -> pd.DataFrame:
+    n = len(rows['ctr'])
+    columns = {c: pd.Series(rows['cats'][:, i]).astype(str) for i, c in enumerate(self.categorical)}
+    columns.update({c: rows['x'][:, i] for i, c in enumerate(self.numerical)})
+    columns.update({'ctr': rows['ctr'].astype('int8'), 'ctcvr': rows['ctcvr'].astype('int8'),
+                    sources.true_prob_column('ctr'): rows['p_ctr'],
+                    sources.true_prob_column('ctcvr'): rows['p_ctcvr']})
+    frame = pd.DataFrame(columns)
+    frame[sources.SCENARIO] = scenario
+    ctx.accounting.read(ctx.split, scenario, n)
+    return frame

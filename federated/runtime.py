@@ -1,0 +1,120 @@
+"""TFF execution contexts whose C++ workers never outlive the command that started them.
+
+TFF's local C++ context runs computations in a `worker_binary` child process that is only stopped when
+Python garbage-collects its manager. An orphaned worker keeps its parent's stdout open (a `cmd | tee` then
+never ends), so every entry point runs inside `local_runtime()` and every exit path reaps the workers.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import signal
+import time
+from typing import Iterator, List
+
+WORKER_BINARY = 'worker_binary'
+
+
+def worker_processes(parent: int | None = None) -> List[int]:
+  """PIDs of TFF workers that are children of `parent` (default: this process)."""
+  parent = os.getpid() if parent is None else parent
+  found = []
+  for entry in os.listdir('/proc'):
+    if not entry.isdigit():
+      continue
+    try:
+      with open(f'/proc/{entry}/stat') as f:
+        stat = f.read()
+      ppid = int(stat[stat.rindex(')') + 2:].split()[1])
+      if ppid != parent:
+        continue
+      with open(f'/proc/{entry}/cmdline', 'rb') as f:
+        cmdline = f.read().split(b'\0')[0].decode(errors='replace')
+    except (OSError, ValueError, IndexError):
+      continue  # the process ended while we looked
+    if os.path.basename(cmdline) == WORKER_BINARY:
+      found.append(int(entry))
+  return found
+
+
+def shutdown_workers(timeout_s: float = 5.0) -> int:
+  """Stops this process's TFF workers: SIGINT, then SIGKILL after `timeout_s`. Returns how many were found."""
+  pids = worker_processes()
+  for pid in pids:
+    _signal(pid, signal.SIGINT)
+  deadline = time.monotonic() + timeout_s
+  alive = list(pids)
+  while alive and time.monotonic() < deadline:
+    alive = [p for p in alive if _reap(p)]
+    if alive:
+      time.sleep(0.05)
+  for pid in alive:
+    _signal(pid, signal.SIGKILL)
+    _reap(pid, block=True)
+  return len(pids)
+
+
+def _signal(pid: int, sig: int) -> None:
+  try:
+    os.kill(pid, sig)
+  except ProcessLookupError:
+    pass
+
+
+def _reap(pid: int, block: bool = False) -> bool:
+  """True while `pid` is still running."""
+  try:
+    done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
+    return done == 0
+  except ChildProcessError:
+    # Already reaped (e.g. by subprocess.Popen.wait in TFF); it may still be listed as a zombie briefly.
+    return os.path.exists(f'/proc/{pid}') and not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+  try:
+    with open(f'/proc/{pid}/stat') as f:
+      stat = f.read()
+    return stat[stat.rindex(')') + 2] == 'Z'
+  except OSError:
+    return True
+
+
+_hooks_installed = False
+
+
+def install_shutdown_hooks() -> None:
+  """Reaps workers at interpreter exit and on SIGTERM/SIGHUP (Ctrl-C raises KeyboardInterrupt -> atexit)."""
+  global _hooks_installed
+  if _hooks_installed:
+    return
+  _hooks_installed = True
+  atexit.register(shutdown_workers)
+  for sig in (signal.SIGTERM, signal.SIGHUP):
+    previous = signal.getsignal(sig)
+
+    def handler(signum, frame, previous=previous):
+      shutdown_workers()
+      if callable(previous):
+        previous(signum, frame)
+      else:
+        raise SystemExit(128 + signum)
+
+    try:
+      signal.signal(sig, handler)
+    except ValueError:
+      pass  # not the main thread: atexit still covers normal exits
+
+
+@contextlib.contextmanager
+def local_runtime(num_clients: int = 0) -> Iterator[None]:
+  """TFF's local C++ runtime for the duration of the block; its workers are stopped on every exit path."""
+  import tensorflow_federated as tff  # pylint: disable=g-import-not-at-top
+  install_shutdown_hooks()
+  tff.backends.native.set_sync_local_cpp_execution_context(default_num_clients=num_clients)
+  try:
+    yield
+  finally:
+    shutdown_workers()

@@ -1,0 +1,33 @@
+"""`pfmsmt SUBCOMMAND [--flags]`: one absl app per subcommand, each defining only its own flags."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+SUBCOMMANDS = {
+    'prepare': ('pfmsmt_tf.cli.prepare', 'Source files -> per-scenario TFRecord partitions, spec and summary.'),
+}
+
+
+def usage() -> str:
+  lines = ['usage: pfmsmt SUBCOMMAND [--flags]   (pfmsmt SUBCOMMAND --help lists its flags)', '', 'subcommands:']
+  lines += [f'  {name:<10} {text}' for name, (_, text) in SUBCOMMANDS.items()]
+  return '\n'.join(lines)
+
+
+def main(argv=None) -> None:
+  argv = list(sys.argv if argv is None else argv)
+  if len(argv) < 2 or argv[1] in ('-h', '--help', 'help'):
+    print(usage())
+    sys.exit(0 if len(argv) >= 2 else 2)
+  name = argv[1]
+  if name not in SUBCOMMANDS:
+    print(f'pfmsmt: unknown subcommand {name!r}\n\n{usage()}', file=sys.stderr)
+    sys.exit(2)
+  module = importlib.import_module(SUBCOMMANDS[name][0])
+  module.run([f'pfmsmt {name}'] + argv[2:])
+
+
+if __name__ == '__main__':
+  main()

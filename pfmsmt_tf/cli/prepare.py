@@ -1,0 +1,23 @@
+"""pfmsmt prepare: turns a dataset's source files into scenario partitions (see data_pipelines/prepare.py)."""
+
+from __future__ import annotations
+
+from absl import flags
+
+from data_pipelines import config as config_lib
+from pfmsmt_tf import flagconfig
+from pfmsmt_tf.cli import common
+
+flagconfig.define_flags(config_lib.PrepareConfig)
+
+
+def main() -> None:
+  from data_pipelines import prepare as prepare_lib  # pylint: disable=g-import-not-at-top (TF import is slow)
+  cfg = flagconfig.from_flags(config_lib.PrepareConfig, flags.FLAGS)
+  summary = prepare_lib.prepare(cfg)
+  print(prepare_lib.format_summary(summary))
+  print(f'wrote {cfg.output} in {summary["seconds"]} s (spec.json, summary.json, TFRecord shards)')
+
+
+def run(argv) -> None:
+  common.run_app(main, argv)

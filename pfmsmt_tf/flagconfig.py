@@ -1,0 +1,45 @@
+"""Dataclass configs exposed as absl flags: each config field is one flag, documented by its `help` metadata."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, Type, TypeVar
+
+from absl import flags
+
+T = TypeVar('T')
+
+
+def define_flags(config_cls: Type[Any], flag_values: flags.FlagValues = flags.FLAGS, prefix: str = '') -> None:
+  hints = typing.get_type_hints(config_cls)
+  for field in dataclasses.fields(config_cls):
+    name = prefix + field.name
+    help_text = field.metadata.get('help', field.name)
+    default = field.default
+    kind = hints[field.name]
+    if 'enum' in field.metadata:
+      flags.DEFINE_enum(name, default, list(field.metadata['enum']), help_text, flag_values=flag_values)
+    elif kind is bool:
+      flags.DEFINE_boolean(name, default, help_text, flag_values=flag_values)
+    elif kind is int:
+      flags.DEFINE_integer(name, default, help_text, flag_values=flag_values)
+    elif kind is float:
+      flags.DEFINE_float(name, default, help_text, flag_values=flag_values)
+    elif kind is str:
+      flags.DEFINE_string(name, default, help_text, flag_values=flag_values)
+    elif typing.get_origin(kind) is tuple:
+      flags.DEFINE_list(name, list(default), help_text + ' (comma-separated)', flag_values=flag_values)
+    else:
+      raise TypeError(f'{config_cls.__name__}.{field.name}: no flag type for {kind}')
+
+
+def from_flags(config_cls: Type[T], flag_values: flags.FlagValues = flags.FLAGS, prefix: str = '') -> T:
+  hints = typing.get_type_hints(config_cls)
+  values = {}
+  for field in dataclasses.fields(config_cls):
+    value = flag_values[prefix + field.name].value
+    if typing.get_origin(hints[field.name]) is tuple:
+      value = tuple(v.strip() for v in (value or []) if v.strip())
+    values[field.name] = value
+  return config_cls(**values)
