@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import os
+import warnings
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -100,12 +101,21 @@ def read_table_chunks(
     yield from _parquet_chunks(path, chunk_rows)
     return
   first_line = 2 if header else 1
+  seen_any = False
   try:
     reader = pd.read_csv(
         path, sep=sep, header=0 if header else None, names=names, dtype=str, na_values=[''],
-        keep_default_na=False, skipinitialspace=True, chunksize=chunk_rows, compression='infer')
-    seen_any = False
-    for chunk in reader:
+        keep_default_na=False, skipinitialspace=True, chunksize=chunk_rows, compression='infer',
+        index_col=False)
+    while True:
+      with warnings.catch_warnings():
+        # pandas only warns when the first data row has more fields than the header: an error here.
+        warnings.simplefilter('error', pd.errors.ParserWarning)
+        chunk = next(reader, None)
+      if chunk is None:
+        break
+      if chunk.empty:
+        continue
       if not seen_any and expected_columns is not None and chunk.shape[1] != expected_columns:
         raise InputError(
             f'has {chunk.shape[1]} columns', path=path, row=first_line, expected=f'{expected_columns} columns',
@@ -115,7 +125,7 @@ def read_table_chunks(
       first_line += len(chunk)
   except pd.errors.EmptyDataError:
     raise InputError('file is empty', path=path, expected='a header and data rows' if header else 'data rows')
-  except pd.errors.ParserError as e:
+  except (pd.errors.ParserError, pd.errors.ParserWarning) as e:
     raise InputError(f'cannot be parsed: {str(e).strip()}', path=path,
                      hint=f'rows must have the same number of {sep!r}-separated fields') from None
   except UnicodeDecodeError as e:

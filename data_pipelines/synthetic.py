@@ -91,6 +91,7 @@ class _World:
     self.sc_cat = [[rng.normal(size=v) * (rng.random() < 0.4) for v in self.vocab] for _ in range(k * 2)]
     self.sc_z = rng.normal(size=(k * 2, _LATENT))
     rates = np.exp(rng.normal(scale=0.25, size=(k, 2)))
+    rates /= rates.mean(axis=0)  # scenarios differ, but the configured rates are the means
     self.ctr_rate = np.clip(cfg.ctr_rate * rates[:, 0], 1e-4, 0.9)
     self.ctcvr_rate = np.minimum(cfg.ctcvr_rate * rates[:, 1], 0.5 * self.ctr_rate)
     self._scale = {}

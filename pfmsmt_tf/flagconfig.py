@@ -11,7 +11,9 @@ from absl import flags
 T = TypeVar('T')
 
 
-def define_flags(config_cls: Type[Any], flag_values: flags.FlagValues = flags.FLAGS, prefix: str = '') -> None:
+def define_flags(config_cls: Type[Any], module_name: str, flag_values: flags.FlagValues = flags.FLAGS,
+                 prefix: str = '') -> None:
+  """Defines one flag per field, owned by `module_name` (what `--help` of that module lists)."""
   hints = typing.get_type_hints(config_cls)
   for field in dataclasses.fields(config_cls):
     name = prefix + field.name
@@ -19,17 +21,18 @@ def define_flags(config_cls: Type[Any], flag_values: flags.FlagValues = flags.FL
     default = field.default
     kind = hints[field.name]
     if 'enum' in field.metadata:
-      flags.DEFINE_enum(name, default, list(field.metadata['enum']), help_text, flag_values=flag_values)
+      flags.DEFINE_enum(name, default, list(field.metadata['enum']), help_text, flag_values=flag_values, module_name=module_name)
     elif kind is bool:
-      flags.DEFINE_boolean(name, default, help_text, flag_values=flag_values)
+      flags.DEFINE_boolean(name, default, help_text, flag_values=flag_values, module_name=module_name)
     elif kind is int:
-      flags.DEFINE_integer(name, default, help_text, flag_values=flag_values)
+      flags.DEFINE_integer(name, default, help_text, flag_values=flag_values, module_name=module_name)
     elif kind is float:
-      flags.DEFINE_float(name, default, help_text, flag_values=flag_values)
+      flags.DEFINE_float(name, default, help_text, flag_values=flag_values, module_name=module_name)
     elif kind is str:
-      flags.DEFINE_string(name, default, help_text, flag_values=flag_values)
+      flags.DEFINE_string(name, default, help_text, flag_values=flag_values, module_name=module_name)
     elif typing.get_origin(kind) is tuple:
-      flags.DEFINE_list(name, list(default), help_text + ' (comma-separated)', flag_values=flag_values)
+      flags.DEFINE_list(name, list(default), help_text + ' (comma-separated)', flag_values=flag_values,
+                        module_name=module_name)
     else:
       raise TypeError(f'{config_cls.__name__}.{field.name}: no flag type for {kind}')
 

@@ -7,13 +7,20 @@ import sys
 from typing import Callable
 
 from absl import app
+from absl import flags
 
 # Errors a user can fix; anything else is a bug and keeps its traceback.
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError)
 
 
-def run_app(main: Callable, argv) -> None:
+def run_app(main: Callable, argv, module) -> None:
+  """Runs `main` as an absl app; `module` (the subcommand's) owns the flags that --help lists."""
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  if any(a in ('-h', '--help', '--helpshort') for a in argv[1:]):
+    print(f'usage: {argv[0]} [--flags]\n\n{(module.__doc__ or "").strip()}\n')
+    print(flags.FLAGS.module_help(module.__name__))
+    print('\n(--flagfile=FILE reads flags from a file; --helpfull lists every flag, absl\'s own included)')
+    sys.exit(0)
 
   def guarded(args):
     if len(args) > 1:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+
 from absl import flags
 
 from data_pipelines import config as config_lib
 from pfmsmt_tf import flagconfig
 from pfmsmt_tf.cli import common
 
-flagconfig.define_flags(config_lib.PrepareConfig)
+flagconfig.define_flags(config_lib.PrepareConfig, __name__)
 
 
 def main() -> None:
@@ -20,4 +22,4 @@ def main() -> None:
 
 
 def run(argv) -> None:
-  common.run_app(main, argv)
+  common.run_app(main, argv, sys.modules[__name__])

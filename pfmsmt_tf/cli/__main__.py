@@ -1,0 +1,3 @@
+from pfmsmt_tf.cli import main
+
+main()

@@ -1,0 +1,33 @@
+"""Small builders for fixture files the tests write."""
+
+import os
+from typing import Dict, List
+
+import pandas as pd
+
+from data_pipelines import accounting, sources
+
+
+def write(path: str, text: str) -> str:
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, 'w') as f:
+    f.write(text)
+  return path
+
+
+def csv_text(rows: List[Dict], columns: List[str]) -> str:
+  lines = [','.join(columns)] + [','.join(str(r.get(c, '')) for c in columns) for r in rows]
+  return '\n'.join(lines) + '\n'
+
+
+def read_all(source: sources.Source, split: str, on_bad_row: str = 'error', chunk_rows: int = 1000):
+  """(all canonical rows of a split, the accounting)."""
+  acct = accounting.RowAccounting()
+  ctx = sources.ReadContext(split, acct, on_bad_row, chunk_rows)
+  frames = list(source.chunks(split, ctx))
+  rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+  tasks = [t.name for t in source.tasks]
+  if len(rows):  # prepare counts kept rows when it writes them; here they are kept when returned
+    for scenario, group in rows.groupby(sources.SCENARIO):
+      acct.keep(split, scenario, len(group), group[tasks].sum().to_dict())
+  return rows, acct

@@ -1,0 +1,50 @@
+"""The pfmsmt command line: help, a synthetic prepare, and one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def _pfmsmt(*args, cwd=REPO):
+  env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='3')
+  return subprocess.run([sys.executable, '-m', 'pfmsmt_tf.cli', *args], capture_output=True, text=True, env=env,
+                        cwd=cwd, timeout=300)
+
+
+def test_usage_and_help():
+  r = _pfmsmt()
+  assert r.returncode == 2 and 'prepare' in r.stdout
+  r = _pfmsmt('prepare', '--help')
+  assert r.returncode == 0
+  for flag in ('--dataset', '--rows_per_scenario', '--on_bad_row', '--statistics_scope', '--scenario_column'):
+    assert flag in r.stdout
+  r = _pfmsmt('nonsense')
+  assert r.returncode == 2 and 'unknown subcommand' in r.stderr
+
+
+def test_prepare_synthetic_with_flagfile(tmp_path):
+  flagfile = tmp_path / 'flags.txt'
+  flagfile.write_text(f'--rows_per_scenario=300\n--output={tmp_path / "out"}\n')
+  r = _pfmsmt('prepare', f'--flagfile={flagfile}', '--seed=2')
+  assert r.returncode == 0, r.stderr
+  assert 'oracle:ctr' in r.stdout and 'total: read 1200, kept 1200' in r.stdout
+  summary = json.load(open(tmp_path / 'out' / 'summary.json'))
+  assert summary['config']['seed'] == 2 and summary['config']['rows_per_scenario'] == 300
+
+
+def test_user_errors_are_one_line_with_a_hint(tmp_path):
+  bad = tmp_path / 'bad.csv'
+  bad.write_text('app,city,price,click\nx,p,1,2\n')
+  r = _pfmsmt('prepare', '--dataset=csv', f'--input={bad}', f'--output={tmp_path / "o"}', '--scenario_column=app',
+              '--categorical_columns=city', '--numerical_columns=price', '--label_columns=click')
+  assert r.returncode == 2
+  assert 'Traceback' not in r.stderr
+  assert f"error: file {bad}, row 2, column 'click'" in r.stderr
+  assert 'hint:' in r.stderr
+  r = _pfmsmt('prepare', '--dataset=census', f'--output={tmp_path / "o"}')
+  assert r.returncode == 2 and '--input is required for --dataset=census' in r.stderr
+  r = _pfmsmt('prepare', '--dataset=bogus')
+  assert r.returncode != 0 and 'bogus' in r.stderr

@@ -1,0 +1,71 @@
+"""TFF workers never outlive the command that started them."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import tensorflow as tf
+import tensorflow_federated as tff
+
+from federated import runtime
+from tests.conftest import REPO
+
+
+@tff.tensorflow.computation(tf.int32)
+def _plus_one(x):
+  return x + 1
+
+
+def test_workers_stopped_after_the_block_and_on_error():
+  with runtime.local_runtime():
+    assert _plus_one(1) == 2
+    assert len(runtime.worker_processes()) == 1
+  assert runtime.worker_processes() == []
+  with pytest.raises(RuntimeError, match='boom'):
+    with runtime.local_runtime():
+      _plus_one(2)
+      raise RuntimeError('boom')
+  assert runtime.worker_processes() == []
+
+
+_CHILD = textwrap.dedent('''
+    import sys, time
+    import tensorflow as tf, tensorflow_federated as tff
+    from federated import runtime
+    comp = tff.tensorflow.computation(lambda x: x + 1, tf.int32)
+    with runtime.local_runtime():
+      print('result', comp(1), flush=True)
+      if sys.argv[1] == 'error':
+        raise SystemExit('failing on purpose')
+      print('waiting', flush=True)
+      time.sleep(600)
+''')
+
+
+def _run_child(mode: str):
+  env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='3')
+  return subprocess.Popen([sys.executable, '-c', _CHILD, mode], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          env=env, cwd=REPO)
+
+
+@pytest.mark.parametrize('mode', ['error', 'sigterm'])
+def test_stdout_pipe_closes_when_the_parent_ends(mode):
+  """An orphaned worker would keep the pipe open and `communicate` would time out."""
+  child = _run_child(mode)
+  if mode == 'sigterm':
+    lines = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+      line = child.stdout.readline().decode()
+      lines.append(line)
+      if 'waiting' in line or not line:
+        break
+    assert any('waiting' in l for l in lines), lines
+    child.send_signal(signal.SIGTERM)
+  out, _ = child.communicate(timeout=60)
+  assert child.returncode != 0
+  assert b'failing on purpose' in out or mode == 'sigterm'
