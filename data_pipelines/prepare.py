@@ -172,6 +172,21 @@ def _write_json(path: str, obj) -> None:
     json.dump(obj, f, indent=1, sort_keys=False)
 
 
+SYNTHETIC = 'synthetic'
+
+
+def resolve_data(data: str, workdir: str, log=print) -> str:
+  """A prepared data folder for `--data`: the folder itself, or for 'synthetic' the embedded default
+  prepared into `workdir` (reused when it is already there)."""
+  if data != SYNTHETIC:
+    spec_lib.load_spec(data)  # fails clearly when the folder is not prepared
+    return data
+  out = os.path.join(workdir, 'synthetic-data')
+  if not os.path.exists(os.path.join(out, spec_lib.SUMMARY_FILE)):
+    prepare(PrepareConfig(output=out, overwrite=True), log=log)
+  return out
+
+
 def format_summary(summary: dict) -> str:
   """A table: one line per split and scenario with row counts and label rates."""
   tasks = summary['tasks']

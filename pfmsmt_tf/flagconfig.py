@@ -19,7 +19,7 @@ def define_flags(config_cls: Type[Any], module_name: str, flag_values: flags.Fla
     name = prefix + field.name
     help_text = field.metadata.get('help', field.name)
     default = field.default
-    kind = hints[field.name]
+    kind = _unwrap_optional(hints[field.name])
     if 'enum' in field.metadata:
       flags.DEFINE_enum(name, default, list(field.metadata['enum']), help_text, flag_values=flag_values, module_name=module_name)
     elif kind is bool:
@@ -31,7 +31,7 @@ def define_flags(config_cls: Type[Any], module_name: str, flag_values: flags.Fla
     elif kind is str:
       flags.DEFINE_string(name, default, help_text, flag_values=flag_values, module_name=module_name)
     elif typing.get_origin(kind) is tuple:
-      flags.DEFINE_list(name, list(default), help_text + ' (comma-separated)', flag_values=flag_values,
+      flags.DEFINE_list(name, [str(d) for d in default], help_text + ' (comma-separated)', flag_values=flag_values,
                         module_name=module_name)
     else:
       raise TypeError(f'{config_cls.__name__}.{field.name}: no flag type for {kind}')
@@ -42,7 +42,21 @@ def from_flags(config_cls: Type[T], flag_values: flags.FlagValues = flags.FLAGS,
   values = {}
   for field in dataclasses.fields(config_cls):
     value = flag_values[prefix + field.name].value
-    if typing.get_origin(hints[field.name]) is tuple:
-      value = tuple(v.strip() for v in (value or []) if v.strip())
+    kind = _unwrap_optional(hints[field.name])
+    if typing.get_origin(kind) is tuple:
+      item = typing.get_args(kind)[0]
+      try:
+        value = tuple(item(v.strip()) for v in (value or []) if v.strip())
+      except ValueError:
+        raise ValueError(f'--{prefix + field.name}: expected comma-separated {item.__name__} values, got {value}')
     values[field.name] = value
   return config_cls(**values)
+
+
+def _unwrap_optional(kind):
+  """Optional[X] -> X (the flag's default is then None)."""
+  if typing.get_origin(kind) is typing.Union:
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    if len(args) == 1:
+      return args[0]
+  return kind

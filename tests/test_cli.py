@@ -48,3 +48,18 @@ def test_user_errors_are_one_line_with_a_hint(tmp_path):
   assert r.returncode == 2 and '--input is required for --dataset=census' in r.stderr
   r = _pfmsmt('prepare', '--dataset=bogus')
   assert r.returncode != 0 and 'bogus' in r.stderr
+
+
+def test_describe_prints_roles_and_traffic(tmp_path):
+  data = tmp_path / 'data'
+  assert _pfmsmt('prepare', '--rows_per_scenario=200', f'--output={data}').returncode == 0
+  r = _pfmsmt('describe', f'--data={data}', '--algorithm=pfmsmtrec', '--expert_units=16,8')
+  assert r.returncode == 0, r.stderr
+  for text in ('personalized/experts', 'personalized/tower/ctcvr', 'BatchNorm variables are local', 'bytes'):
+    assert text in r.stdout
+  r = _pfmsmt('describe', f'--data={data}', '--algorithm=local')
+  assert 'up 0 bytes' in r.stdout
+  template = tmp_path / 't.json'
+  template.write_text('{"rules": [{"role": "global", "match": "*"}, {"role": "local", "match": "nothing*"}]}')
+  r = _pfmsmt('describe', f'--data={data}', f'--template={template}')
+  assert r.returncode == 2 and "match no variable: ['nothing* -> local']" in r.stderr

@@ -1,0 +1,39 @@
+"""pfmsmt describe: the parameter template of an algorithm on a model, as a table of roles and traffic."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+
+from absl import flags
+
+from pfmsmt_tf import config as config_lib
+from pfmsmt_tf import flagconfig
+from pfmsmt_tf.cli import common
+
+flags.DEFINE_string('data', 'synthetic', 'A prepared data folder, or "synthetic" for the embedded default.')
+flags.DEFINE_string('algorithm', 'pfmsmtrec', 'Algorithm whose preset template is described.')
+flags.DEFINE_string('template', '', 'A custom template JSON file (overrides the preset).')
+flagconfig.define_flags(config_lib.ModelConfig, __name__)
+FLAGS = flags.FLAGS
+
+
+def main() -> None:
+  from data_pipelines import prepare  # pylint: disable=g-import-not-at-top
+  from data_pipelines import spec as spec_lib  # pylint: disable=g-import-not-at-top
+  from pfmsmt_tf import models, template  # pylint: disable=g-import-not-at-top
+  with tempfile.TemporaryDirectory() as work:
+    data = prepare.resolve_data(FLAGS.data, work, log=lambda *_: None)
+    spec = spec_lib.load_spec(data)
+  model = models.build_model(config_lib.ModelInputs.from_dataset_spec(spec),
+                             flagconfig.from_flags(config_lib.ModelConfig, FLAGS))
+  shared = spec.statistics_scope == 'shared'
+  tmpl = template.load_template(FLAGS.template) if FLAGS.template else template.preset(FLAGS.algorithm, model, shared)
+  print(f'data: {FLAGS.data} ({spec.dataset}: {len(spec.scenarios)} scenarios {spec.scenario_names}, tasks '
+        f'{spec.task_names}, statistics {spec.statistics_scope})')
+  print(f'model: {model.config.backbone}, {model.count_params():,} parameters')
+  print(template.describe(tmpl, model))
+
+
+def run(argv) -> None:
+  common.run_app(main, argv, sys.modules[__name__])
