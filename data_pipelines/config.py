@@ -33,6 +33,8 @@ class PrepareConfig:
                            'drop: drop such rows and count them per reason in summary.json.',
                            enum=('error', 'drop'))
   rows_per_shard: int = _field(200_000, 'Rows per TFRecord shard.')
+  shuffle_rows: bool = _field(True, 'Write each chunk of a partition in a seeded random order (helps the '
+                              'block shuffle of the input pipeline).')
   chunk_rows: int = _field(50_000, 'Rows read at a time; bounds memory.')
   # Synthetic.
   rows_per_scenario: int = _field(25_000, 'synthetic: rows per scenario (train + test).')
@@ -60,6 +62,7 @@ class PrepareConfig:
 class PipelineConfig:
   batch_size: int = _field(512, 'Examples per batch.')
   shuffle_buffer: int = _field(10_000, 'Shuffle buffer in examples (0: no shuffling).')
+  shuffle_block: int = _field(32, 'Records shuffled together as one block (1: shuffle single records, slower).')
   seed: int = _field(0, 'Seed of the shuffle.')
   num_epochs: int = _field(1, 'Passes over the data per dataset iteration.')
   cycle_length: int = _field(4, 'Shards read in parallel.')

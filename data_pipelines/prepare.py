@@ -111,6 +111,7 @@ def _prepare_into(work: str, source: sources.Source, cfg: PrepareConfig, log) ->
   # Pass 2: encode and write every split.
   acct = accounting_lib.RowAccounting()
   encoder = records.Encoder(spec, work)
+  order_rng = np.random.default_rng([cfg.seed, 7])
   shards: Dict[tuple, List[str]] = {}
   oracle_data = collections.defaultdict(list)
   for split in spec.splits:
@@ -121,6 +122,8 @@ def _prepare_into(work: str, source: sources.Source, cfg: PrepareConfig, log) ->
         if scenario not in scenarios:
           acct.drop(split, scenario, SCENARIO_NOT_IN_TRAIN, len(group))
           continue
+        if cfg.shuffle_rows:
+          group = group.iloc[order_rng.permutation(len(group))]
         cat, num, labels, true_prob, oov = encoder.encode(group, scenario)
         if scenario not in writers:
           writers[scenario] = records.ShardWriter(

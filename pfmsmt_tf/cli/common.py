@@ -21,6 +21,9 @@ def run_app(main: Callable, argv, module) -> None:
     print(flags.FLAGS.module_help(module.__name__))
     print('\n(--flagfile=FILE reads flags from a file; --helpfull lists every flag, absl\'s own included)')
     sys.exit(0)
+  # TensorFlow must be imported before absl's app.run: imported inside it, Keras optimizers later fail to
+  # build ("Tensor.op is undefined when eager execution is enabled"; seen with TF 2.14 / absl 1.4).
+  import tensorflow  # pylint: disable=g-import-not-at-top,unused-import
 
   def guarded(args):
     if len(args) > 1:

@@ -1,0 +1,182 @@
+"""Input pipeline benchmark: is tf.data ever the bottleneck, and does memory stay flat as data grows?
+
+Measures, side by side in one run on this machine:
+1. streaming parse throughput (rows/s) of `pipeline.make_dataset` over the prepared synthetic default
+   (interleave, shuffle, batch, parse, prefetch) versus the training-step throughput of the default model
+   (`model.fit` on the same rows already in memory, so only the step is timed). Target: ratio >= 5.
+2. peak RSS of `pfmsmt prepare` and of one streaming pass at 1x and 10x the rows, each in a fresh process.
+   Target: 10x within 1.5x.
+
+Usage: python benchmarks/data_pipeline.py [--rows_per_scenario=20000] [--scale=10] [--batch_size=512]
+Writes benchmarks/results/data_pipeline.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import tensorflow as tf  # pylint: disable=g-import-not-at-top (before app.run: see pfmsmt_tf/cli/common.py)
+from absl import app, flags  # pylint: disable=g-import-not-at-top,g-multiple-import
+
+flags.DEFINE_integer('rows_per_scenario', 20_000, 'Rows per scenario at 1x.')
+flags.DEFINE_integer('scale', 10, 'The larger size, as a multiple of the 1x rows.')
+flags.DEFINE_integer('batch_size', 512, 'Batch size of both the pipeline and the training step.')
+flags.DEFINE_string('output', os.path.join(REPO, 'benchmarks', 'results', 'data_pipeline.md'), 'Report file.')
+flags.DEFINE_string('child', '', 'internal: run one memory measurement (prepare|stream) and print JSON.')
+flags.DEFINE_string('data', '', 'internal: data folder of the child.')
+FLAGS = flags.FLAGS
+
+
+def _peak_rss_mib() -> float:
+  import resource  # pylint: disable=g-import-not-at-top
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _child() -> None:
+  from data_pipelines import pipeline, prepare  # pylint: disable=g-import-not-at-top
+  from data_pipelines import spec as spec_lib  # pylint: disable=g-import-not-at-top
+  from data_pipelines.config import PipelineConfig, PrepareConfig  # pylint: disable=g-import-not-at-top
+  baseline = _peak_rss_mib()
+  start = time.perf_counter()
+  rows = 0
+  if FLAGS.child == 'prepare':
+    summary = prepare.prepare(PrepareConfig(output=FLAGS.data, rows_per_scenario=FLAGS.rows_per_scenario,
+                                            overwrite=True), log=lambda *_: None)
+    rows = summary['totals']['rows_kept']
+  else:
+    spec = spec_lib.load_spec(FLAGS.data)
+    for s in spec.scenario_names:
+      for _, labels in pipeline.make_dataset(FLAGS.data, spec, 'train', s, PipelineConfig(batch_size=FLAGS.batch_size)):
+        rows += int(labels[spec.task_names[0]].shape[0])
+  print(json.dumps({'peak_rss_mib': _peak_rss_mib(), 'after_imports_mib': baseline, 'rows': rows,
+                    'seconds': time.perf_counter() - start}))
+
+
+def _measure(kind: str, data: str, rows_per_scenario: int) -> dict:
+  out = subprocess.run([sys.executable, __file__, f'--child={kind}', f'--data={data}',
+                        f'--rows_per_scenario={rows_per_scenario}', f'--batch_size={FLAGS.batch_size}'],
+                       capture_output=True, text=True, check=True, cwd=REPO)
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _throughput(data: str) -> dict:
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from data_pipelines import pipeline  # pylint: disable=g-import-not-at-top
+  from data_pipelines import spec as spec_lib  # pylint: disable=g-import-not-at-top
+  from data_pipelines.config import PipelineConfig  # pylint: disable=g-import-not-at-top
+  from pfmsmt_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+  from pfmsmt_tf import models  # pylint: disable=g-import-not-at-top
+
+  spec = spec_lib.load_spec(data)
+  cfg = PipelineConfig(batch_size=FLAGS.batch_size)
+
+  def stream(c=cfg):
+    ds = None
+    for s in spec.scenario_names:
+      d = pipeline.make_dataset(data, spec, 'train', s, c)
+      ds = d if ds is None else ds.concatenate(d)
+    return ds
+
+  def rows_per_s(c):
+    # Built once and iterated per epoch, as training does (each pass reshuffles).
+    streamed = stream(c)
+    n = sum(int(l[spec.task_names[0]].shape[0]) for _, l in streamed)  # warm-up pass (file cache, tracing)
+    best = 0.0
+    for _ in range(3):
+      t = time.perf_counter()
+      for _ in streamed:
+        pass
+      best = max(best, n / (time.perf_counter() - t))
+    return n, best
+
+  n, best_parse = rows_per_s(cfg)
+  _, best_row_shuffle = rows_per_s(dataclasses.replace(cfg, shuffle_block=1))
+
+  # The same rows, materialized in memory, so that model.fit times the training step alone.
+  features, labels = {}, {}
+  for f, l in stream():
+    for k, v in f.items():
+      features.setdefault(k, []).append(v.numpy())
+    for k, v in l.items():
+      labels.setdefault(k, []).append(v.numpy())
+  features = {k: np.concatenate(v) for k, v in features.items()}
+  labels = {k: np.concatenate(v) for k, v in labels.items()}
+  in_memory = tf.data.Dataset.from_tensor_slices((features, labels)).batch(FLAGS.batch_size).cache()
+  model = models.build_model(config_lib.ModelInputs.from_dataset_spec(spec), config_lib.ModelConfig(seed=0))
+  model.compile(tf.keras.optimizers.Adam(1e-3), loss={t: 'binary_crossentropy' for t in spec.task_names})
+  model.fit(in_memory, epochs=1, verbose=0)  # warm-up: tracing and the cache
+  best_train = 0.0
+  for _ in range(2):
+    t = time.perf_counter()
+    model.fit(in_memory, epochs=1, verbose=0)
+    best_train = max(best_train, n / (time.perf_counter() - t))
+  return {'rows': n, 'parse_rows_per_s': best_parse, 'row_shuffle_rows_per_s': best_row_shuffle,
+          'train_rows_per_s': best_train,
+          'parameters': model.count_params()}
+
+
+def main(argv) -> None:
+  del argv
+  if FLAGS.child:
+    _child()
+    return
+  with tempfile.TemporaryDirectory() as work:
+    small, large = os.path.join(work, 'x1'), os.path.join(work, f'x{FLAGS.scale}')
+    mem = {
+        'prepare_1x': _measure('prepare', small, FLAGS.rows_per_scenario),
+        'prepare_nx': _measure('prepare', large, FLAGS.rows_per_scenario * FLAGS.scale),
+    }
+    mem['stream_1x'] = _measure('stream', small, FLAGS.rows_per_scenario)
+    mem['stream_nx'] = _measure('stream', large, FLAGS.rows_per_scenario * FLAGS.scale)
+    speed = _throughput(small)
+  ratio = speed['parse_rows_per_s'] / speed['train_rows_per_s']
+  prep_ratio = mem['prepare_nx']['peak_rss_mib'] / mem['prepare_1x']['peak_rss_mib']
+  stream_ratio = mem['stream_nx']['peak_rss_mib'] / mem['stream_1x']['peak_rss_mib']
+  cmd = 'python benchmarks/data_pipeline.py ' + ' '.join(
+      f'--{k}={getattr(FLAGS, k)}' for k in ('rows_per_scenario', 'scale', 'batch_size'))
+  lines = [
+      '# Input pipeline benchmark', '',
+      f'Command: `{cmd}`  ',
+      f'Machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, '
+      f'TensorFlow {tf.__version__}  ',
+      f'Date: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}', '',
+      '## Throughput (synthetic default, 4 scenarios, train split)', '',
+      '| measure | rows/s |', '|---|---|',
+      f'| streaming parse (make_dataset defaults: interleave, block shuffle, batch {FLAGS.batch_size}, parse, '
+      f'prefetch) | {speed["parse_rows_per_s"]:,.0f} |',
+      f'| the same with a record-level shuffle (`shuffle_block=1`) | {speed["row_shuffle_rows_per_s"]:,.0f} |',
+      f'| training step, default model ({speed["parameters"]:,} parameters), model.fit on in-memory rows | '
+      f'{speed["train_rows_per_s"]:,.0f} |',
+      f'| **ratio parse / train** (target >= 5) | **{ratio:.1f}x** |',
+      f'| ratio with a record-level shuffle | {speed["row_shuffle_rows_per_s"] / speed["train_rows_per_s"]:.1f}x |',
+      '',
+      f'## Peak RSS, 1x = {FLAGS.rows_per_scenario:,} rows per scenario, {FLAGS.scale}x = '
+      f'{FLAGS.rows_per_scenario * FLAGS.scale:,}', '',
+      '| process | 1x MiB | rows | 10x MiB | rows | ratio (target <= 1.5) |', '|---|---|---|---|---|---|',
+      f'| pfmsmt prepare | {mem["prepare_1x"]["peak_rss_mib"]:.0f} | {mem["prepare_1x"]["rows"]:,} | '
+      f'{mem["prepare_nx"]["peak_rss_mib"]:.0f} | {mem["prepare_nx"]["rows"]:,} | **{prep_ratio:.2f}** |',
+      f'| one streaming pass | {mem["stream_1x"]["peak_rss_mib"]:.0f} | {mem["stream_1x"]["rows"]:,} | '
+      f'{mem["stream_nx"]["peak_rss_mib"]:.0f} | {mem["stream_nx"]["rows"]:,} | **{stream_ratio:.2f}** |', '',
+      f'prepare took {mem["prepare_1x"]["seconds"]:.1f} s at 1x and {mem["prepare_nx"]["seconds"]:.1f} s at '
+      f'{FLAGS.scale}x ({mem["prepare_nx"]["rows"] / mem["prepare_nx"]["seconds"]:,.0f} rows/s).', '',
+  ]
+  report = '\n'.join(lines)
+  print(report)
+  os.makedirs(os.path.dirname(FLAGS.output), exist_ok=True)
+  with open(FLAGS.output, 'w') as f:
+    f.write(report)
+
+
+if __name__ == '__main__':
+  app.run(main)
