@@ -1,0 +1,54 @@
+"""Typed configuration of the federated process; the CLI exposes each field as a flag."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from pfmsmt_tf.config import _field
+
+CONFLICT_METHODS = ('pcgrad', 'cagrad', 'none')
+PERSONALIZATION_METHODS = ('attention', 'mean')
+
+
+@dataclasses.dataclass(frozen=True)
+class AggregationConfig:
+  """Server-side aggregation of the personalized groups (ALGORITHM.md, round step 3)."""
+
+  conflict: str = _field('pcgrad', 'Conflict coordination of the scenario experts\' updates.', enum=CONFLICT_METHODS)
+  tower_conflict: str = _field('none', 'Conflict coordination of the towers\' updates.', enum=CONFLICT_METHODS)
+  personalization: str = _field('attention', 'attention: softmax(cos / tau) over clients; mean: example-weighted '
+                                'mean (the no_personalization ablation).', enum=PERSONALIZATION_METHODS)
+  tau: float = _field(0.5, 'Attention temperature: -> 0 is local training, -> infinity the plain mean.')
+  cagrad_c: float = _field(0.4, 'CAGrad conflict-aversion coefficient c.')
+  cagrad_alpha: float = _field(1.0, 'How far CAGrad moves each update towards the common direction, in [0, 1].')
+  cagrad_steps: int = _field(50, 'Gradient steps of the CAGrad simplex solve.')
+
+  def __post_init__(self):
+    if self.conflict not in CONFLICT_METHODS or self.tower_conflict not in CONFLICT_METHODS:
+      raise ValueError(f'conflict methods must be among {CONFLICT_METHODS}')
+    if self.personalization not in PERSONALIZATION_METHODS:
+      raise ValueError(f'personalization must be one of {PERSONALIZATION_METHODS}')
+    if self.tau <= 0:
+      raise ValueError(f'tau must be positive, got {self.tau}')
+    if not 0 <= self.cagrad_alpha <= 1:
+      raise ValueError(f'cagrad_alpha must be in [0, 1], got {self.cagrad_alpha}')
+
+
+@dataclasses.dataclass(frozen=True)
+class ClientConfig:
+  """Local training on each client (ALGORITHM.md, round step 2)."""
+
+  local_epochs: int = _field(1, 'Epochs over the client\'s train split per round (E).')
+  batch_size: int = _field(256, 'Examples per local step.')
+  learning_rate: float = _field(1e-3, 'Client Adam learning rate.')
+  reg_lambda: float = _field(0.01, 'Personalization regularizer (lambda/2)||theta_P - theta_P received||^2; '
+                             'for ditto the pull of the personal model to the global one.')
+  prox_mu: float = _field(0.01, 'fedprox: proximal term (mu/2)||w - w received||^2.')
+  task_pcgrad: bool = _field(False, 'PCGrad between the task gradients on the parameters the tasks share.')
+  shuffle_buffer: int = _field(10_000, 'Shuffle buffer of the client\'s input pipeline.')
+
+  def __post_init__(self):
+    if self.local_epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
+      raise ValueError('local_epochs and batch_size must be >= 1 and learning_rate > 0')
+    if self.reg_lambda < 0 or self.prox_mu < 0:
+      raise ValueError('reg_lambda and prox_mu must be >= 0')

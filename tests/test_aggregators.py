@@ -1,0 +1,104 @@
+"""Conflict coordination and personalized aggregation on hand-made updates with known answers."""
+
+import collections
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_federated as tff
+
+from federated import aggregators as agg
+from federated import runtime
+from federated.config import AggregationConfig
+
+
+def _t(rows):
+  return tf.constant(rows, tf.float32)
+
+
+class ConflictTest(tf.test.TestCase):
+
+  def test_pcgrad_opposed_orthogonal_identical(self):
+    seed = tf.constant(3)
+    self.assertAllClose(agg.pcgrad(_t([[1, 0], [-1, 0]]), seed), [[0, 0], [0, 0]])
+    self.assertAllClose(agg.pcgrad(_t([[1, 0], [0, 2]]), seed), [[1, 0], [0, 2]])
+    self.assertAllClose(agg.pcgrad(_t([[1, 2], [1, 2]]), seed), [[1, 2], [1, 2]])
+
+  def test_pcgrad_partial_conflict_projects_on_the_normal_plane(self):
+    out = agg.pcgrad(_t([[1, 1], [-1, 0]]), tf.constant(0))
+    self.assertAllClose(out, [[0, 1], [-0.5, 0.5]])
+    # After projection no row conflicts with the original other row.
+    self.assertAllGreaterEqual(tf.reduce_sum(out * _t([[-1, 0], [1, 1]]), axis=1), -1e-6)
+
+  def test_pcgrad_three_clients_never_conflicts_with_originals(self):
+    rng = np.random.default_rng(0)
+    u = _t(rng.normal(size=(3, 5)))
+    out = agg.pcgrad(u, tf.constant(1))
+    # Each row's last projection removes its conflict with that row: at least one original is no longer opposed.
+    self.assertEqual(out.shape, (3, 5))
+    self.assertAllClose(agg.pcgrad(u, tf.constant(1)), out)  # deterministic per seed
+
+  def test_cagrad(self):
+    cfg = AggregationConfig(conflict='cagrad', cagrad_c=0.4, cagrad_alpha=1.0)
+    u = _t([[1, 0], [0, 1]])
+    g0 = np.array([0.5, 0.5])
+    # Symmetric orthogonal rows: w = (1/2, 1/2), so d = (1 + c) g0 and every row moves by c g0.
+    self.assertAllClose(agg.cagrad(u, 0.4, 1.0, 100), np.array([[1, 0], [0, 1]]) + 0.4 * g0, atol=1e-3)
+    self.assertAllClose(agg.cagrad(_t([[1, 0], [-1, 0]]), 0.4, 1.0, 50), [[1, 0], [-1, 0]])  # g0 = 0
+    self.assertAllClose(agg.cagrad(u, 0.0, 1.0, 50), u)  # c = 0 is the plain mean direction
+    self.assertAllClose(agg.coordinate(u, 'cagrad', tf.constant(0), cfg), agg.cagrad(u, 0.4, 1.0, 50), atol=1e-4)
+    self.assertAllClose(agg.coordinate(u, 'none', tf.constant(0), cfg), u)
+
+
+class PersonalizationTest(tf.test.TestCase):
+
+  def test_tau_to_zero_is_local_and_large_tau_is_the_mean(self):
+    u = _t([[1, 0], [0, 1], [1, 1]])
+    counts = _t([1, 1, 1])
+    local = agg.personalize(u, counts, AggregationConfig(tau=1e-4))
+    self.assertAllClose(local, u, atol=1e-4)
+    mean = agg.personalize(u, counts, AggregationConfig(tau=1e6))
+    self.assertAllClose(mean, np.tile(np.mean(u, axis=0), (3, 1)), atol=1e-4)
+
+  def test_attention_weights(self):
+    w = agg.attention_weights(_t([[1, 0], [1, 0], [0, 1]]), 0.5)
+    self.assertAllClose(tf.reduce_sum(w, axis=1), [1, 1, 1])
+    e2 = np.exp(2.0)
+    self.assertAllClose(w[0], [e2 / (2 * e2 + 1), e2 / (2 * e2 + 1), 1 / (2 * e2 + 1)])
+    same = agg.personalize(_t([[2, 1], [2, 1]]), _t([1, 1]), AggregationConfig())
+    self.assertAllClose(same, [[2, 1], [2, 1]])
+
+  def test_mean_is_example_weighted(self):
+    out = agg.personalize(_t([[1, 0], [0, 1]]), _t([3, 1]), AggregationConfig(personalization='mean'))
+    self.assertAllClose(out, [[0.75, 0.25], [0.75, 0.25]])
+
+
+class FactoryTest(tf.test.TestCase):
+
+  def test_factory_in_tff(self):
+    k = 3
+    value_type = tff.types.to_type(collections.OrderedDict([
+        ('global', [tff.TensorType(np.float32, [2])]),
+        ('personalized', collections.OrderedDict(experts=tff.TensorType(np.float32, [k, 2]))),
+        ('counts', tff.TensorType(np.float32, [k]))]))
+    cfg = AggregationConfig()
+    factory = agg.TemplateAggregationFactory({'experts': 'pcgrad'}, cfg)
+    process = factory.create(value_type, tff.TensorType(np.float32))
+    updates = np.array([[1, 1], [-1, 0], [0, 2]], np.float32)
+    weights = [1.0, 3.0, 4.0]
+    values = []
+    for i in range(k):
+      scattered = np.zeros((k, 2), np.float32)
+      scattered[i] = updates[i]
+      counts = np.zeros(k, np.float32)
+      counts[i] = weights[i]
+      values.append(collections.OrderedDict([('global', [np.float32([i, 2 * i])]),
+                                             ('personalized', collections.OrderedDict(experts=scattered)),
+                                             ('counts', counts)]))
+    with runtime.local_runtime():
+      state = process.initialize()
+      out = process.next(state, values, weights)
+    self.assertAllClose(out.result['global'][0], np.average([[0, 0], [1, 2], [2, 4]], axis=0, weights=weights))
+    want = agg.aggregate_group(tf.constant(updates), tf.constant(weights), 'pcgrad', tf.constant(0), cfg)
+    self.assertAllClose(out.result['personalized']['experts'], want)
+    self.assertEqual(out.state['round'], 1)
+    self.assertEqual(agg.group_conflicts(['experts', 'tower/ctr'], cfg), {'experts': 'pcgrad', 'tower__ctr': 'none'})
