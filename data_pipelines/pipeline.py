@@ -52,25 +52,26 @@ def parse_fn(spec: spec_lib.DatasetSpec, with_true_prob: bool = False) -> Callab
   return parse
 
 
-def dataset_from_pattern(pattern, spec: spec_lib.DatasetSpec, cfg: PipelineConfig) -> tf.data.Dataset:
+def dataset_from_pattern(pattern, spec: spec_lib.DatasetSpec, cfg: PipelineConfig, seed=None) -> tf.data.Dataset:
   """The streaming pipeline: interleave shards, shuffle rows, batch, parse in parallel, prefetch.
 
   The interleave is sequential on purpose: a parallel one hands records between threads one at a time,
   which measured 3x slower here (benchmarks/data_pipeline.py); parsing after batching is the parallel part.
   """
-  files = tf.data.Dataset.list_files(pattern, shuffle=cfg.shuffle_buffer > 0, seed=cfg.seed)
+  seed = cfg.seed if seed is None else seed  # a tensor inside TFF computations (e.g. derived from the round)
+  files = tf.data.Dataset.list_files(pattern, shuffle=cfg.shuffle_buffer > 0, seed=seed)
   ds = files.interleave(tf.data.TFRecordDataset, cycle_length=cfg.cycle_length, block_length=1)
   if cfg.num_epochs != 1:
     ds = ds.repeat(cfg.num_epochs if cfg.num_epochs > 0 else None)
   if cfg.shuffle_buffer > 0 and cfg.shuffle_block > 1:
     # Shuffling blocks of consecutive records costs a fraction of shuffling records one by one, and
     # `prepare` already wrote each partition's rows in a seeded random order.
-    ds = ds.batch(cfg.shuffle_block).shuffle(max(1, cfg.shuffle_buffer // cfg.shuffle_block), seed=cfg.seed,
+    ds = ds.batch(cfg.shuffle_block).shuffle(max(1, cfg.shuffle_buffer // cfg.shuffle_block), seed=seed,
                                              reshuffle_each_iteration=True)
     ds = ds.rebatch(cfg.batch_size, drop_remainder=cfg.drop_remainder)
   else:
     if cfg.shuffle_buffer > 0:
-      ds = ds.shuffle(cfg.shuffle_buffer, seed=cfg.seed, reshuffle_each_iteration=True)
+      ds = ds.shuffle(cfg.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(cfg.batch_size, drop_remainder=cfg.drop_remainder)
   ds = ds.map(parse_fn(spec, cfg.with_true_prob), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   return ds.prefetch(tf.data.AUTOTUNE)

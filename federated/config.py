@@ -52,3 +52,24 @@ class ClientConfig:
       raise ValueError('local_epochs and batch_size must be >= 1 and learning_rate > 0')
     if self.reg_lambda < 0 or self.prox_mu < 0:
       raise ValueError('reg_lambda and prox_mu must be >= 0')
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """One training run and its run directory."""
+
+  data: str = _field('synthetic', 'A prepared data folder, or "synthetic" for the embedded default.')
+  algorithm: str = _field('pfmsmtrec', 'pfmsmtrec, its ablations, local, fedavg, fedprox, fedbn, fedper, ditto, '
+                          'centralized.')
+  rounds: int = _field(20, 'Communication rounds.')
+  output: str = _field('', 'Run directory (config.json, rounds.csv, metrics.json, tb/, checkpoints).')
+  seed: int = _field(0, 'Seed of the model initialization and of each round\'s shuffling.')
+  eval_every: int = _field(5, 'Evaluate on the test split every N rounds (and always after the last).')
+  resume: bool = _field(False, 'Continue the run in --output from its last checkpoint.')
+  overwrite: bool = _field(False, 'Replace an existing run directory at --output.')
+
+  def __post_init__(self):
+    if self.rounds < 1 or self.eval_every < 1:
+      raise ValueError('rounds and eval_every must be >= 1')
+    if not self.output:
+      raise ValueError('--output (the run directory) is required')

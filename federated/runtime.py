@@ -2,7 +2,8 @@
 
 TFF's local C++ context runs computations in a `worker_binary` child process that is only stopped when
 Python garbage-collects its manager. An orphaned worker keeps its parent's stdout open (a `cmd | tee` then
-never ends), so every entry point runs inside `local_runtime()` and every exit path reaps the workers.
+never ends), so every entry point runs inside `local_runtime()`: every exit path reaps the workers, and the
+workers it starts are bound to this process by PR_SET_PDEATHSIG, so even a SIGKILL cannot orphan them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import atexit
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 import time
 from typing import Iterator, List
 
@@ -83,6 +86,37 @@ def _is_zombie(pid: int) -> bool:
 
 
 _hooks_installed = False
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+  """Runs in the forked worker before exec: the kernel sends it SIGTERM when its parent dies, even by SIGKILL."""
+  import ctypes  # pylint: disable=g-import-not-at-top
+  ctypes.CDLL('libc.so.6', use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class _BoundPopen(subprocess.Popen):
+  """A Popen whose TFF workers die with this process (TFF also uses Popen as a type, so a subclass)."""
+
+  def __init__(self, args, **kwargs):
+    if args and os.path.basename(str(args[0])) == WORKER_BINARY:
+      kwargs.setdefault('preexec_fn', _die_with_parent)
+    super().__init__(args, **kwargs)
+
+
+class _WorkerPopen:
+  """Stands in for `subprocess` inside TFF's executor factory."""
+
+  Popen = _BoundPopen
+
+  def __getattr__(self, name):
+    return getattr(subprocess, name)
+
+
+def _bind_workers_to_this_process() -> None:
+  from tensorflow_federated.python.core.impl.executor_stacks import executor_factory  # pylint: disable=g-import-not-at-top
+  if sys.platform.startswith('linux') and not isinstance(executor_factory.subprocess, _WorkerPopen):
+    executor_factory.subprocess = _WorkerPopen()
 
 
 def install_shutdown_hooks() -> None:
@@ -113,6 +147,7 @@ def local_runtime(num_clients: int = 0) -> Iterator[None]:
   """TFF's local C++ runtime for the duration of the block; its workers are stopped on every exit path."""
   import tensorflow_federated as tff  # pylint: disable=g-import-not-at-top
   install_shutdown_hooks()
+  _bind_workers_to_this_process()
   tff.backends.native.set_sync_local_cpp_execution_context(default_num_clients=num_clients)
   try:
     yield

@@ -12,10 +12,12 @@ T = TypeVar('T')
 
 
 def define_flags(config_cls: Type[Any], module_name: str, flag_values: flags.FlagValues = flags.FLAGS,
-                 prefix: str = '') -> None:
+                 prefix: str = '', exclude: tuple = ()) -> None:
   """Defines one flag per field, owned by `module_name` (what `--help` of that module lists)."""
   hints = typing.get_type_hints(config_cls)
   for field in dataclasses.fields(config_cls):
+    if field.name in exclude:
+      continue
     name = prefix + field.name
     help_text = field.metadata.get('help', field.name)
     default = field.default
@@ -37,10 +39,14 @@ def define_flags(config_cls: Type[Any], module_name: str, flag_values: flags.Fla
       raise TypeError(f'{config_cls.__name__}.{field.name}: no flag type for {kind}')
 
 
-def from_flags(config_cls: Type[T], flag_values: flags.FlagValues = flags.FLAGS, prefix: str = '') -> T:
+def from_flags(config_cls: Type[T], flag_values: flags.FlagValues = flags.FLAGS, prefix: str = '',
+               **overrides) -> T:
+  """The config from the flags; `overrides` set the fields that have no flag of their own."""
   hints = typing.get_type_hints(config_cls)
-  values = {}
+  values = dict(overrides)
   for field in dataclasses.fields(config_cls):
+    if field.name in overrides:
+      continue
     value = flag_values[prefix + field.name].value
     kind = _unwrap_optional(hints[field.name])
     if typing.get_origin(kind) is tuple:

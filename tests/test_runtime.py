@@ -52,11 +52,11 @@ def _run_child(mode: str):
                           env=env, cwd=REPO)
 
 
-@pytest.mark.parametrize('mode', ['error', 'sigterm'])
+@pytest.mark.parametrize('mode', ['error', 'sigterm', 'sigkill'])
 def test_stdout_pipe_closes_when_the_parent_ends(mode):
   """An orphaned worker would keep the pipe open and `communicate` would time out."""
   child = _run_child(mode)
-  if mode == 'sigterm':
+  if mode in ('sigterm', 'sigkill'):
     lines = []
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -65,7 +65,7 @@ def test_stdout_pipe_closes_when_the_parent_ends(mode):
       if 'waiting' in line or not line:
         break
     assert any('waiting' in l for l in lines), lines
-    child.send_signal(signal.SIGTERM)
+    child.send_signal(signal.SIGTERM if mode == 'sigterm' else signal.SIGKILL)
   out, _ = child.communicate(timeout=60)
   assert child.returncode != 0
-  assert b'failing on purpose' in out or mode == 'sigterm'
+  assert b'failing on purpose' in out or mode != 'error'

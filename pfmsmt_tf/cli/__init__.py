@@ -7,6 +7,7 @@ import sys
 
 SUBCOMMANDS = {
     'prepare': ('pfmsmt_tf.cli.prepare', 'Source files -> per-scenario TFRecord partitions, spec and summary.'),
+    'train': ('pfmsmt_tf.cli.train', 'Federated (or centralized) training into a run directory.'),
     'describe': ('pfmsmt_tf.cli.describe', 'Parameters per template role and group, bytes per client per round.'),
 }
 

@@ -1,0 +1,219 @@
+"""Client work of one round: local training, and evaluation of the client's own personalized model.
+
+Local parameters (and BatchNorm statistics where the template keeps them local) live in the client's own
+storage: the computation reads them from `state_in` and writes them to `state_out`, two file paths it is
+given as strings. So they appear in no value that TFF moves: not in the server state, not in what the round
+returns, not in what a remote worker sends back.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import List
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_federated as tff
+
+from data_pipelines import pipeline
+from data_pipelines import spec as spec_lib
+from data_pipelines.config import PipelineConfig
+from federated import algorithms as algorithms_lib
+from federated.config import ClientConfig
+from federated.layout import ModelLayout
+
+TRAIN_INPUT_TYPE = collections.OrderedDict(
+    data=np.str_, state_in=np.str_, state_out=np.str_, key=np.int32, seed=np.int32)
+EVAL_INPUT_TYPE = collections.OrderedDict(data=np.str_, state=np.str_, key=np.int32)
+AUC_THRESHOLDS = 20_001  # agrees with the exact AUC within 1e-3 (tests/test_client_work.py)
+
+
+# ------------------------------------------------------------------------------------------ local state files
+
+
+def load_state(path: tf.Tensor, variables: List[tf.Variable]) -> None:
+  """Assigns `variables` from the file at `path` when it exists (the first round keeps their initial values)."""
+  if not variables:
+    return
+  if tf.size(tf.io.matching_files(path)) > 0:
+    blobs = tf.io.parse_tensor(tf.io.read_file(path), tf.string)
+    for j, v in enumerate(variables):
+      v.assign(tf.reshape(tf.io.parse_tensor(blobs[j], v.dtype), v.shape))
+
+
+def save_state(path: tf.Tensor, variables: List[tf.Variable]):
+  if not variables:
+    return tf.no_op()
+  blobs = tf.stack([tf.io.serialize_tensor(v.read_value()) for v in variables])
+  return tf.io.write_file(path, tf.io.serialize_tensor(blobs))
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def _assign_received(layout: ModelLayout, weights, global_w, personal_vecs) -> None:
+  for j, i in enumerate(layout.global_idx):
+    weights[i].assign(global_w[j])
+  for key in layout.group_idx:
+    for i, value in layout.unflatten_group(key, personal_vecs[key]).items():
+      weights[i].assign(value)
+
+
+def _first(selected, layout: ModelLayout):
+  """The one element of the sequence `tff.federated_select` delivers."""
+  zeros = collections.OrderedDict((k, tf.zeros([layout.group_size(k)])) for k in layout.group_idx)
+  return selected.reduce(zeros, lambda _, x: x)
+
+
+def _sq_dist(a: List, b: List) -> tf.Tensor:
+  return tf.add_n([tf.reduce_sum(tf.square(x - y)) for x, y in zip(a, b)]) if a else tf.constant(0.0)
+
+
+def _task_losses(model, features, labels, tasks, training):
+  out = model(features, training=training)
+  bce = tf.keras.losses.BinaryCrossentropy()
+  return [bce(labels[t], out[t]) for t in tasks]
+
+
+def _train(model, dataset, tasks, optimizer, extra_loss):
+  """Minibatch training; returns the example-weighted mean loss per task and the example count."""
+  trainable = tuple(model.trainable_variables)
+  opt_state = optimizer.initialize(tuple(tf.TensorSpec(v.shape, v.dtype) for v in trainable))
+  sums = tf.zeros([len(tasks)])
+  count = tf.constant(0.0)
+  for features, labels in dataset:
+    with tf.GradientTape() as tape:
+      losses = _task_losses(model, features, labels, tasks, training=True)
+      loss = tf.add_n(losses) / len(tasks) + extra_loss()
+    grads = tape.gradient(loss, trainable)
+    grads = tuple(tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for v, g in zip(trainable, grads))
+    opt_state, updated = optimizer.next(opt_state, trainable, grads)
+    for v, u in zip(trainable, updated):
+      v.assign(u)
+    n = tf.cast(tf.shape(labels[tasks[0]])[0], tf.float32)
+    sums += n * tf.stack(losses)
+    count += n
+  return sums / tf.maximum(count, 1.0), count
+
+
+def _pipeline_config(cfg: ClientConfig, epochs: int, shuffle: bool) -> PipelineConfig:
+  return PipelineConfig(batch_size=cfg.batch_size, shuffle_buffer=cfg.shuffle_buffer if shuffle else 0,
+                        num_epochs=epochs)
+
+
+# ------------------------------------------------------------------------------------------ computations
+
+
+def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm: algorithms_lib.Algorithm,
+                        cfg: ClientConfig) -> tff.Computation:
+  """(global weights, [selected personalized vectors], inputs) -> <update, weight, metrics>."""
+  tasks = spec.task_names
+  k_clients = layout.num_clients
+  has_groups = bool(layout.group_idx)
+  train_cfg = _pipeline_config(cfg, cfg.local_epochs, shuffle=True)
+
+  def body(global_w, selected, inputs):
+    model = layout.model_fn()
+    personal = layout.model_fn() if algorithm.personal_model else None
+    optimizer = tff.learning.optimizers.build_adam(cfg.learning_rate)
+    personal_optimizer = tff.learning.optimizers.build_adam(cfg.learning_rate) if personal is not None else None
+
+    @tf.function
+    def run(global_w, selected, inputs):
+      weights = model.weights
+      personal_vecs = _first(selected, layout) if has_groups else collections.OrderedDict()
+      _assign_received(layout, weights, global_w, personal_vecs)
+      local_vars = [weights[i] for i in layout.local_idx]
+      if personal is not None:
+        local_vars = list(personal.weights)
+      load_state(inputs['state_in'], local_vars)
+      received_global = [tf.identity(g) for g in global_w]
+      received_groups = {k: tf.identity(v) for k, v in personal_vecs.items()}
+      seed = tf.cast(inputs['seed'], tf.int64)
+
+      def extra_loss():
+        loss = tf.constant(0.0)
+        if algorithm.personalization_reg and cfg.reg_lambda > 0 and has_groups:
+          loss += 0.5 * cfg.reg_lambda * tf.add_n([
+              tf.reduce_sum(tf.square(layout.flatten_group(k, weights) - received_groups[k]))
+              for k in layout.group_idx])
+        if algorithm.proximal and cfg.prox_mu > 0 and layout.global_idx:
+          loss += 0.5 * cfg.prox_mu * _sq_dist([weights[i] for i in layout.global_idx], received_global)
+        return loss
+
+      dataset = pipeline.dataset_from_pattern(inputs['data'], spec, train_cfg, seed=seed)
+      mean_losses, count = _train(model, dataset, tasks, optimizer, extra_loss)
+
+      if personal is not None:  # ditto: the personal model, pulled towards the received global model
+        trainable_idx = [a.index for a in layout.assignments if a.trainable]
+        anchor = [received_global[layout.global_idx.index(i)] for i in trainable_idx]
+
+        def pull():
+          return 0.5 * cfg.reg_lambda * _sq_dist([personal.weights[i] for i in trainable_idx], anchor)
+
+        personal_data = pipeline.dataset_from_pattern(inputs['data'], spec, train_cfg, seed=seed + 1)
+        mean_losses, count = _train(personal, personal_data, tasks, personal_optimizer, pull)
+
+      save_state(inputs['state_out'], local_vars)
+      key = inputs['key']
+      scattered = collections.OrderedDict(
+          (k, tf.scatter_nd([[key]], [layout.flatten_group(k, weights) - received_groups[k]],
+                            [k_clients, layout.group_size(k)]))
+          for k in layout.group_idx)
+      update = collections.OrderedDict([
+          ('global', [weights[i] - received_global[j] for j, i in enumerate(layout.global_idx)]),
+          ('personalized', scattered),
+          ('counts', tf.scatter_nd([[key]], [count], [k_clients])),
+      ])
+      metrics = collections.OrderedDict([(f'loss_{t}', mean_losses[j]) for j, t in enumerate(tasks)])
+      metrics['examples'] = count
+      return collections.OrderedDict(update=update, weight=count, metrics=metrics)
+
+    return run(global_w, selected, inputs)
+
+  if has_groups:
+    return tff.tensorflow.computation(body, layout.global_type(), tff.SequenceType(layout.vector_type()),
+                                      TRAIN_INPUT_TYPE)
+  return tff.tensorflow.computation(lambda g, i: body(g, None, i), layout.global_type(), TRAIN_INPUT_TYPE)
+
+
+def build_client_eval(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm: algorithms_lib.Algorithm,
+                      cfg: ClientConfig) -> tff.Computation:
+  """(global weights, [selected personalized vectors], inputs) -> {task: <auc, logloss>, examples}."""
+  tasks = spec.task_names
+  has_groups = bool(layout.group_idx)
+  eval_cfg = PipelineConfig(batch_size=max(cfg.batch_size, 1024), shuffle_buffer=0)
+
+  def body(global_w, selected, inputs):
+    model = layout.model_fn()
+    aucs = [tf.keras.metrics.AUC(num_thresholds=AUC_THRESHOLDS) for _ in tasks]
+
+    @tf.function
+    def run(global_w, selected, inputs):
+      weights = model.weights
+      personal_vecs = _first(selected, layout) if has_groups else collections.OrderedDict()
+      _assign_received(layout, weights, global_w, personal_vecs)
+      load_state(inputs['state'], list(weights) if algorithm.personal_model else [weights[i] for i in layout.local_idx])
+      log_loss = tf.zeros([len(tasks)])
+      count = tf.constant(0.0)
+      for features, labels in pipeline.dataset_from_pattern(inputs['data'], spec, eval_cfg):
+        out = model(features, training=False)
+        per_task = []
+        for j, t in enumerate(tasks):
+          p = tf.clip_by_value(out[t], 1e-7, 1 - 1e-7)
+          aucs[j].update_state(labels[t], p)
+          per_task.append(-tf.reduce_sum(labels[t] * tf.math.log(p) + (1 - labels[t]) * tf.math.log(1 - p)))
+        log_loss += tf.stack(per_task)
+        count += tf.cast(tf.shape(labels[tasks[0]])[0], tf.float32)
+      result = collections.OrderedDict(
+          (t, collections.OrderedDict(auc=aucs[j].result(), logloss=log_loss[j] / tf.maximum(count, 1.0)))
+          for j, t in enumerate(tasks))
+      result['examples'] = count
+      return result
+
+    return run(global_w, selected, inputs)
+
+  if has_groups:
+    return tff.tensorflow.computation(body, layout.global_type(), tff.SequenceType(layout.vector_type()),
+                                      EVAL_INPUT_TYPE)
+  return tff.tensorflow.computation(lambda g, i: body(g, None, i), layout.global_type(), EVAL_INPUT_TYPE)

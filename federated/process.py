@@ -1,0 +1,107 @@
+"""PF-MSMTrec, and every baseline, as a TFF iterative process (ALGORITHM.md, "One communication round").
+
+Round r: the server broadcasts the global parameters and sends each client only its own personalized
+parameters (`tff.federated_select` keyed by the scenario index); clients train (local parameters from their
+own storage); the template aggregator averages global updates and personalizes each group's updates; the
+server applies them. The round returns the new server state and example-weighted train losses, nothing else.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_federated as tff
+
+from data_pipelines import spec as spec_lib
+from federated import aggregators
+from federated import algorithms as algorithms_lib
+from federated import client_work
+from federated.config import AggregationConfig, ClientConfig
+from federated.layout import ModelLayout
+
+
+@dataclasses.dataclass
+class FederatedProcess:
+  """The round process and the evaluation computation that share its types."""
+
+  process: tff.templates.IterativeProcess
+  evaluate: tff.Computation
+  layout: ModelLayout
+  algorithm: algorithms_lib.Algorithm
+
+
+def build_process(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm: algorithms_lib.Algorithm,
+                  client_cfg: ClientConfig = ClientConfig(),
+                  aggregation_cfg: AggregationConfig = AggregationConfig(),
+                  global_factory: tff.aggregators.WeightedAggregationFactory | None = None) -> FederatedProcess:
+  k_clients = layout.num_clients
+  has_groups = bool(layout.group_idx)
+  agg_cfg = algorithm.aggregation(aggregation_cfg)
+  client_update = client_work.build_client_update(layout, spec, algorithm, client_cfg)
+  client_eval = client_work.build_client_eval(layout, spec, algorithm, client_cfg)
+  update_type = client_update.type_signature.result
+  factory = aggregators.TemplateAggregationFactory(aggregators.group_conflicts(layout.groups, agg_cfg), agg_cfg,
+                                                   global_factory)
+  aggregation = factory.create(update_type['update'], update_type['weight'])
+
+  @tff.tensorflow.computation
+  def initial_model():
+    weights = layout.model_fn().weights
+    return collections.OrderedDict([
+        ('global', [weights[i].read_value() for i in layout.global_idx]),
+        ('personalized', collections.OrderedDict(
+            (k, tf.tile(layout.flatten_group(k, weights)[tf.newaxis, :], [k_clients, 1]))
+            for k in layout.group_idx)),
+    ])
+
+  @tff.federated_computation
+  def initialize():
+    return tff.federated_zip(collections.OrderedDict(
+        model=tff.federated_eval(initial_model, tff.SERVER),
+        aggregator=aggregation.initialize()))
+
+  state_type = initialize.type_signature.result
+  model_type = state_type.member['model']
+
+  @tff.tensorflow.computation(model_type, aggregation.next.type_signature.result.result.member)
+  def apply_update(model, result):
+    return collections.OrderedDict([
+        ('global', [w + d for w, d in zip(model['global'], result['global'])]),
+        ('personalized', collections.OrderedDict(
+            (k, model['personalized'][k] + result['personalized'][k]) for k in layout.group_idx)),
+    ])
+
+  @tff.tensorflow.computation(model_type['personalized'], np.int32)
+  def select_own(personalized, key):
+    return collections.OrderedDict((k, tf.gather(v, key)) for k, v in personalized.items())
+
+  @tff.tensorflow.computation(np.int32)
+  def as_key_list(key):
+    return tf.reshape(key, [1])
+
+  def distribute(state, keys):
+    global_w = tff.federated_broadcast(state.model['global'])
+    if not has_groups:
+      return (global_w,)
+    own = tff.federated_select(tff.federated_map(as_key_list, keys),
+                               tff.federated_value(np.int32(k_clients - 1), tff.SERVER),
+                               state.model['personalized'], select_own)
+    return (global_w, own)
+
+  @tff.federated_computation(state_type, tff.FederatedType(client_work.TRAIN_INPUT_TYPE, tff.CLIENTS))
+  def next_fn(state, inputs):
+    outputs = tff.federated_map(client_update, (*distribute(state, inputs.key), inputs))
+    aggregated = aggregation.next(state.aggregator, outputs.update, outputs.weight)
+    new_state = tff.federated_zip(collections.OrderedDict(
+        model=tff.federated_map(apply_update, (state.model, aggregated.result)),
+        aggregator=aggregated.state))
+    return new_state, tff.federated_mean(outputs.metrics, weight=outputs.weight)
+
+  @tff.federated_computation(state_type, tff.FederatedType(client_work.EVAL_INPUT_TYPE, tff.CLIENTS))
+  def evaluate(state, inputs):
+    return tff.federated_map(client_eval, (*distribute(state, inputs.key), inputs))
+
+  return FederatedProcess(tff.templates.IterativeProcess(initialize, next_fn), evaluate, layout, algorithm)

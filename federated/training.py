@@ -1,0 +1,320 @@
+"""`pfmsmt train`: one run of an algorithm, with the run directory contract and checkpoints.
+
+RUN/config.json    every setting, package versions and the data spec
+RUN/rounds.csv     one row per round: train loss per task, test metrics where evaluated, seconds
+RUN/metrics.json   final test metrics per scenario and task, mean AUC, and the oracle on synthetic data
+RUN/tb/            TensorBoard scalars
+RUN/checkpoints/   server state per round (tff.program.FileProgramStateManager)
+RUN/clients/<scenario>/round_<r>.state   each client's local parameters: the client's own storage
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import csv
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import time
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+import tensorflow_federated as tff
+
+from data_pipelines import pipeline, prepare
+from data_pipelines import spec as spec_lib
+from data_pipelines.config import PipelineConfig
+from federated import algorithms as algorithms_lib
+from federated import process as process_lib
+from federated import runtime
+from federated.config import AggregationConfig, ClientConfig, TrainConfig
+from federated.layout import ModelLayout
+from pfmsmt_tf import config as model_config
+from pfmsmt_tf import metrics as metrics_lib
+from pfmsmt_tf import models
+from pfmsmt_tf import template as template_lib
+
+CENTRALIZED = 'centralized'
+KEEP_CLIENT_ROUNDS = 2  # client state files kept per scenario: the last checkpointed round and the next
+
+
+@dataclasses.dataclass
+class RunSetup:
+  cfg: TrainConfig
+  model_cfg: model_config.ModelConfig
+  client_cfg: ClientConfig
+  aggregation_cfg: AggregationConfig
+
+
+def _versions() -> dict:
+  import absl  # pylint: disable=g-import-not-at-top
+  return {'python': platform.python_version(), 'tensorflow': tf.__version__,
+          'tensorflow_federated': tff.__version__, 'numpy': np.__version__, 'pandas': pd.__version__}
+
+
+class RunDirectory:
+  """Files of one run; knows how to start fresh or pick up after a kill."""
+
+  def __init__(self, root: str):
+    self.root = os.path.abspath(root)
+    self.rounds_csv = os.path.join(self.root, 'rounds.csv')
+    self.metrics_json = os.path.join(self.root, 'metrics.json')
+    self.config_json = os.path.join(self.root, 'config.json')
+    self.checkpoints = os.path.join(self.root, 'checkpoints')
+    self.clients = os.path.join(self.root, 'clients')
+    self.tb = os.path.join(self.root, 'tb')
+
+  def prepare(self, cfg: TrainConfig) -> None:
+    """Fails before any training when the directory cannot be used."""
+    exists = os.path.isdir(self.root) and os.listdir(self.root)
+    if cfg.resume:
+      if not os.path.exists(self.config_json):
+        raise FileNotFoundError(f'--resume: {self.root} holds no run to resume (no config.json)')
+    elif exists:
+      if not cfg.overwrite:
+        raise FileExistsError(f'{self.root} is not empty; pass --resume to continue that run or --overwrite')
+      shutil.rmtree(self.root)
+    os.makedirs(self.root, exist_ok=True)
+    probe = os.path.join(self.root, '.write-test')
+    try:
+      with open(probe, 'w') as f:
+        f.write('ok')
+      os.remove(probe)
+    except OSError as e:
+      raise PermissionError(f'cannot write into the run directory {self.root}: {e}') from None
+
+  def client_state(self, scenario_dir: str, round_num: int) -> str:
+    return os.path.join(self.clients, scenario_dir, f'round_{round_num:05d}.state')
+
+  def prune_client_states(self, scenario_dir: str, keep_from: int) -> None:
+    folder = os.path.join(self.clients, scenario_dir)
+    for name in os.listdir(folder):
+      if name.startswith('round_') and int(name[6:11]) < keep_from:
+        os.remove(os.path.join(folder, name))
+
+  def read_rounds(self, upto: int) -> List[dict]:
+    """Rows of completed (checkpointed) rounds; rows written after the last checkpoint are dropped."""
+    if not os.path.exists(self.rounds_csv):
+      return []
+    with open(self.rounds_csv) as f:
+      return [r for r in csv.DictReader(f) if int(r['round']) <= upto]
+
+  def write_rounds(self, rows: List[dict]) -> None:
+    columns = []
+    for r in rows:
+      columns += [c for c in r if c not in columns]
+    with open(self.rounds_csv, 'w', newline='') as f:
+      w = csv.DictWriter(f, fieldnames=columns)
+      w.writeheader()
+      w.writerows(rows)
+
+
+def _eval_table(results: Dict[str, Dict[str, dict]]) -> Dict[str, float]:
+  flat = {}
+  for scenario, tasks in results.items():
+    for task, m in tasks.items():
+      flat[f'auc/{scenario}/{task}'] = m['auc']
+      flat[f'logloss/{scenario}/{task}'] = m['logloss']
+  aucs = [m['auc'] for tasks in results.values() for m in tasks.values() if not np.isnan(m['auc'])]
+  flat['mean_auc'] = float(np.mean(aucs)) if aucs else float('nan')
+  return flat
+
+
+def format_results(metrics: dict) -> str:
+  """The scenario x task AUC table, beside the oracle when known."""
+  test, oracle = metrics['test'], metrics.get('oracle')
+  tasks = list(next(iter(test.values())))
+  head = f'{"scenario":<24}' + ''.join(f'{"auc:" + t:>14}' for t in tasks)
+  if oracle:
+    head += ''.join(f'{"oracle:" + t:>14}' for t in tasks)
+  lines = [f'{metrics["algorithm"]} after {metrics["rounds"]} rounds', head]
+  for scenario, m in test.items():
+    line = f'{scenario[:24]:<24}' + ''.join(f'{m[t]["auc"]:>14.4f}' for t in tasks)
+    if oracle:
+      line += ''.join(f'{oracle[scenario][t]["auc"]:>14.4f}' for t in tasks)
+    lines.append(line)
+  tail = f'mean AUC {metrics["mean_auc"]:.4f}'
+  if oracle:
+    tail += f' (oracle {metrics["oracle_mean_auc"]:.4f})'
+  return '\n'.join(lines + [tail])
+
+
+class _Trainer:
+  """The parts that differ between the federated process and the centralized reference."""
+
+  def initialize(self): ...
+  def run_round(self, state, round_num: int): ...
+  def evaluate(self, state, round_num: int) -> Dict[str, Dict[str, dict]]: ...
+
+
+class FederatedTrainer(_Trainer):
+
+  def __init__(self, setup: RunSetup, spec, data: str, run: RunDirectory, model_fn):
+    self.spec, self.data, self.run, self.cfg = spec, data, run, setup.cfg
+    algorithm = algorithms_lib.get(setup.cfg.algorithm)
+    template = template_lib.preset(algorithm.template, model_fn(), spec.statistics_scope == 'shared')
+    layout = ModelLayout.from_model_fn(model_fn, template, len(spec.scenarios))
+    self.fp = process_lib.build_process(layout, spec, algorithm, setup.client_cfg, setup.aggregation_cfg)
+    for s in spec.scenarios:
+      os.makedirs(os.path.join(run.clients, s.directory), exist_ok=True)
+
+  def initialize(self):
+    return self.fp.process.initialize()
+
+  def run_round(self, state, round_num):
+    inputs = [collections.OrderedDict(
+        data=pipeline.partition_pattern(self.data, self.spec, 'train', s.name),
+        state_in=self.run.client_state(s.directory, round_num),
+        state_out=self.run.client_state(s.directory, round_num + 1),
+        key=np.int32(s.index), seed=np.int32(self.cfg.seed * 100_003 + round_num)) for s in self.spec.scenarios]
+    state, train = self.fp.process.next(state, inputs)
+    return state, {k: float(v) for k, v in train.items()}
+
+  def evaluate(self, state, round_num):
+    inputs = [collections.OrderedDict(
+        data=pipeline.partition_pattern(self.data, self.spec, 'test', s.name),
+        state=self.run.client_state(s.directory, round_num), key=np.int32(s.index)) for s in self.spec.scenarios]
+    out = self.fp.evaluate(state, inputs)
+    return {s.name: {t: {'auc': float(o[t]['auc']), 'logloss': float(o[t]['logloss']),
+                         'examples': int(o['examples'])} for t in self.spec.task_names}
+            for s, o in zip(self.spec.scenarios, out)}
+
+  def after_round(self, round_num):
+    for s in self.spec.scenarios:
+      self.run.prune_client_states(s.directory, round_num + 1 - KEEP_CLIENT_ROUNDS)
+
+
+class CentralizedTrainer(_Trainer):
+  """One Keras model on the pooled rows of every scenario: a non-private reference, not a federated method."""
+
+  def __init__(self, setup: RunSetup, spec, data: str, model_fn):
+    self.spec, self.data, self.cfg, self.client_cfg = spec, data, setup.cfg, setup.client_cfg
+    self.model = model_fn()
+    self.model.compile(tf.keras.optimizers.Adam(setup.client_cfg.learning_rate),
+                       loss={t: tf.keras.losses.BinaryCrossentropy() for t in spec.task_names},
+                       loss_weights={t: 1.0 / len(spec.task_names) for t in spec.task_names})
+
+  def initialize(self):
+    return self.model.get_weights()
+
+  def run_round(self, state, round_num):
+    self.model.set_weights(state)
+    cfg = PipelineConfig(batch_size=self.client_cfg.batch_size, shuffle_buffer=self.client_cfg.shuffle_buffer,
+                         seed=self.cfg.seed * 100_003 + round_num)
+    parts = [pipeline.make_dataset(self.data, self.spec, 'train', s, cfg).unbatch()
+             for s in self.spec.scenario_names]
+    pooled = tf.data.Dataset.sample_from_datasets(parts, seed=cfg.seed, stop_on_empty_dataset=False)
+    history = self.model.fit(pooled.batch(cfg.batch_size), epochs=self.client_cfg.local_epochs, verbose=0)
+    losses = {f'loss_{t}': float(history.history[f'{t}_loss'][-1]) for t in self.spec.task_names} \
+        if len(self.spec.task_names) > 1 else {f'loss_{self.spec.task_names[0]}': float(history.history['loss'][-1])}
+    return self.model.get_weights(), losses
+
+  def evaluate(self, state, round_num):
+    self.model.set_weights(state)
+    out = {}
+    for s in self.spec.scenario_names:
+      labels = {t: [] for t in self.spec.task_names}
+      probs = {t: [] for t in self.spec.task_names}
+      for f, l in pipeline.make_dataset(self.data, self.spec, 'test', s, PipelineConfig(batch_size=4096,
+                                                                                         shuffle_buffer=0)):
+        p = self.model(f, training=False)
+        for t in self.spec.task_names:
+          labels[t].append(l[t].numpy())
+          probs[t].append(p[t].numpy())
+      out[s] = {}
+      for t in self.spec.task_names:
+        y, p = np.concatenate(labels[t]), np.concatenate(probs[t])
+        out[s][t] = {'auc': metrics_lib.exact_auc(y, p), 'logloss': metrics_lib.log_loss(y, p), 'examples': len(y)}
+    return out
+
+  def after_round(self, round_num):
+    pass
+
+
+def train(setup: RunSetup, log: Callable[[str], None] = print) -> dict:
+  """Runs (or resumes) a run and returns its metrics.json content."""
+  cfg = setup.cfg
+  run = RunDirectory(cfg.output)
+  run.prepare(cfg)
+  data = prepare.resolve_data(cfg.data, run.root, log=lambda *_: None)
+  spec = spec_lib.load_spec(data)
+  summary_path = os.path.join(data, spec_lib.SUMMARY_FILE)
+  oracle_auc = json.load(open(summary_path)).get('oracle_auc') if os.path.exists(summary_path) else None
+  model_cfg = dataclasses.replace(setup.model_cfg, seed=cfg.seed if setup.model_cfg.seed is None else setup.model_cfg.seed)
+  inputs = model_config.ModelInputs.from_dataset_spec(spec)
+
+  def model_fn():
+    return models.build_model(inputs, model_cfg)
+
+  settings = {'train': dataclasses.asdict(cfg), 'model': dataclasses.asdict(model_cfg),
+              'client': dataclasses.asdict(setup.client_cfg), 'aggregation': dataclasses.asdict(setup.aggregation_cfg),
+              'versions': _versions(), 'data_dir': data, 'data_spec': spec.to_json()}
+  if cfg.resume:
+    previous = json.load(open(run.config_json))
+    for key in ('model', 'client', 'aggregation'):
+      if previous[key] != json.loads(json.dumps(settings[key])):
+        raise ValueError(f'--resume with different {key} settings than the run in {run.root}: '
+                         f'{previous[key]} != {settings[key]}')
+  with open(run.config_json, 'w') as f:
+    json.dump(settings, f, indent=1)
+
+  if cfg.algorithm == CENTRALIZED:
+    trainer = CentralizedTrainer(setup, spec, data, model_fn)
+  else:
+    trainer = FederatedTrainer(setup, spec, data, run, model_fn)
+  manager = tff.program.FileProgramStateManager(run.checkpoints, keep_total=2, keep_first=False)
+  state = trainer.initialize()
+  start_round = 0
+  if cfg.resume:
+    loaded, version = asyncio.run(manager.load_latest(state))
+    if loaded is not None:
+      state, start_round = loaded, version
+      log(f'resuming {run.root} after round {start_round}')
+  rows = run.read_rounds(start_round)
+  writer = tf.summary.create_file_writer(run.tb)
+  started = time.time()
+  last_eval = None
+  for r in range(start_round, cfg.rounds):
+    t0 = time.time()
+    state, train_metrics = trainer.run_round(state, r)
+    row = {'round': r + 1, **train_metrics}
+    if (r + 1) % cfg.eval_every == 0 or r + 1 == cfg.rounds:
+      last_eval = trainer.evaluate(state, r + 1)
+      row.update(_eval_table(last_eval))
+    row['seconds'] = round(time.time() - t0, 3)
+    rows.append(row)
+    run.write_rounds(rows)
+    with writer.as_default(step=r + 1):
+      for k, v in row.items():
+        if k != 'round' and isinstance(v, float) and not np.isnan(v):
+          tf.summary.scalar(k, v)
+    asyncio.run(manager.save(state, r + 1))  # after the CSV: a row past the last checkpoint is recomputed
+    trainer.after_round(r + 1)
+    done = r + 1 - start_round
+    eta = (time.time() - started) / done * (cfg.rounds - r - 1)
+    shown = ' '.join(f'{k}={v:.4f}' for k, v in train_metrics.items() if k.startswith('loss'))
+    if 'mean_auc' in row:
+      shown += f' mean_auc={row["mean_auc"]:.4f}'
+    log(f'round {r + 1}/{cfg.rounds} {shown} ({row["seconds"]:.1f}s, eta {eta:.0f}s)')
+  writer.flush()
+  if last_eval is None:  # resumed after the last round: evaluate the final state
+    last_eval = trainer.evaluate(state, cfg.rounds)
+  result = {'algorithm': cfg.algorithm, 'rounds': cfg.rounds, 'test': last_eval,
+            'mean_auc': _eval_table(last_eval)['mean_auc']}
+  if oracle_auc:
+    result['oracle'] = {s: {t: {'auc': a} for t, a in tasks.items()} for s, tasks in oracle_auc.items()}
+    result['oracle_mean_auc'] = float(np.mean([a for tasks in oracle_auc.values() for a in tasks.values()]))
+  with open(run.metrics_json, 'w') as f:
+    json.dump(result, f, indent=1)
+  return result
+
+
+def train_in_runtime(setup: RunSetup, log=print) -> dict:
+  """`train` inside TFF's local runtime, whose workers are stopped on every exit path."""
+  with runtime.local_runtime():
+    return train(setup, log)
