@@ -40,6 +40,9 @@ class PrepareConfig:
   rows_per_scenario: int = _field(25_000, 'synthetic: rows per scenario (train + test).')
   ctr_rate: float = _field(0.08, 'synthetic: mean click rate.')
   ctcvr_rate: float = _field(0.015, 'synthetic: mean click-and-conversion rate.')
+  feature_shift: float = _field(1.0, 'synthetic: how much feature distributions differ between scenarios.')
+  concept_shift: float = _field(1.0, 'synthetic: weight of each scenario\'s own part of the true logits.')
+  task_conflict: float = _field(0.6, 'synthetic: how strongly CTR and CVR effects oppose on conflicting features.')
   # AliExpress.
   layout: str = _field('auto', 'aliexpress: processed (AliExpress_<CC>/train.csv) or raw (Tianchi files).',
                        enum=('auto', 'processed', 'raw'))

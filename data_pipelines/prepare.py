@@ -34,7 +34,8 @@ def make_source(cfg: PrepareConfig) -> sources.Source:
   if cfg.dataset == 'synthetic':
     return synthetic.SyntheticSource(synthetic.SyntheticConfig(
         seed=cfg.seed, rows_per_scenario=cfg.rows_per_scenario, test_fraction=cfg.test_fraction,
-        ctr_rate=cfg.ctr_rate, ctcvr_rate=cfg.ctcvr_rate,
+        ctr_rate=cfg.ctr_rate, ctcvr_rate=cfg.ctcvr_rate, feature_shift=cfg.feature_shift,
+        concept_shift=cfg.concept_shift, task_conflict=cfg.task_conflict,
         **({'scenarios': tuple(cfg.scenarios)} if cfg.scenarios else {})))
   if cfg.dataset == 'aliexpress':
     return aliexpress.aliexpress_source(cfg.input, cfg.layout, cfg.scenarios, cfg.raw_categorical_columns,

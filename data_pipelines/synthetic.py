@@ -45,7 +45,7 @@ class SyntheticConfig:
   ctr_rate: float = 0.08  # mean click rate; each scenario gets its own, around this value
   ctcvr_rate: float = 0.015  # mean click-and-conversion rate
   feature_shift: float = 1.0
-  concept_shift: float = 0.6
+  concept_shift: float = 1.0
   task_conflict: float = 0.6
   signal: float = 1.0  # std of the shared part of the logits; sets how learnable the tasks are
 

@@ -18,6 +18,7 @@ import tensorflow_federated as tff
 from data_pipelines import pipeline
 from data_pipelines import spec as spec_lib
 from data_pipelines.config import PipelineConfig
+from federated import aggregators
 from federated import algorithms as algorithms_lib
 from federated.config import ClientConfig
 from federated.layout import ModelLayout
@@ -75,18 +76,45 @@ def _task_losses(model, features, labels, tasks, training):
   return [bce(labels[t], out[t]) for t in tasks]
 
 
-def _train(model, dataset, tasks, optimizer, extra_loss):
+def _dense(grads, variables):
+  return [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for v, g in zip(variables, grads)]
+
+
+def _task_pcgrad_gradients(tape, losses, extra, trainable, seed):
+  """PCGrad between the task gradients on the parameters every task reaches; the rest are summed."""
+  per_task = [tape.gradient(l / len(losses), trainable) for l in losses]
+  shared = [i for i in range(len(trainable)) if all(g[i] is not None for g in per_task)]
+  dense = [_dense(g, trainable) for g in per_task]
+  out = [tf.add_n([d[i] for d in dense]) for i in range(len(trainable))]
+  if shared and len(losses) > 1:
+    flat = tf.stack([tf.concat([tf.reshape(d[i], [-1]) for i in shared], 0) for d in dense])
+    combined = tf.reduce_sum(aggregators.pcgrad(flat, seed), axis=0)
+    offset = 0
+    for i in shared:
+      n = int(np.prod(trainable[i].shape))
+      out[i] = tf.reshape(combined[offset:offset + n], trainable[i].shape)
+      offset += n
+  extra_grads = _dense(tape.gradient(extra, trainable), trainable)
+  return tuple(o + e for o, e in zip(out, extra_grads))
+
+
+def _train(model, dataset, tasks, optimizer, extra_loss, task_pcgrad=False, seed=None):
   """Minibatch training; returns the example-weighted mean loss per task and the example count."""
   trainable = tuple(model.trainable_variables)
   opt_state = optimizer.initialize(tuple(tf.TensorSpec(v.shape, v.dtype) for v in trainable))
   sums = tf.zeros([len(tasks)])
   count = tf.constant(0.0)
+  step = tf.constant(0, tf.int32)
   for features, labels in dataset:
-    with tf.GradientTape() as tape:
+    with tf.GradientTape(persistent=task_pcgrad) as tape:
       losses = _task_losses(model, features, labels, tasks, training=True)
-      loss = tf.add_n(losses) / len(tasks) + extra_loss()
-    grads = tape.gradient(loss, trainable)
-    grads = tuple(tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for v, g in zip(trainable, grads))
+      extra = extra_loss()
+      loss = tf.add_n(losses) / len(tasks) + extra
+    if task_pcgrad:
+      grads = _task_pcgrad_gradients(tape, losses, extra, trainable, tf.cast(seed, tf.int32) * 7919 + step)
+    else:
+      grads = tuple(_dense(tape.gradient(loss, trainable), trainable))
+    step += 1
     opt_state, updated = optimizer.next(opt_state, trainable, grads)
     for v, u in zip(trainable, updated):
       v.assign(u)
@@ -142,7 +170,7 @@ def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorit
         return loss
 
       dataset = pipeline.dataset_from_pattern(inputs['data'], spec, train_cfg, seed=seed)
-      mean_losses, count = _train(model, dataset, tasks, optimizer, extra_loss)
+      mean_losses, count = _train(model, dataset, tasks, optimizer, extra_loss, cfg.task_pcgrad, inputs['seed'])
 
       if personal is not None:  # ditto: the personal model, pulled towards the received global model
         trainable_idx = [a.index for a in layout.assignments if a.trainable]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from pfmsmt_tf.config import _field
+from pfmsmt_tf.template import ALGORITHMS
 
 CONFLICT_METHODS = ('pcgrad', 'cagrad', 'none')
 PERSONALIZATION_METHODS = ('attention', 'mean')
@@ -59,8 +60,8 @@ class TrainConfig:
   """One training run and its run directory."""
 
   data: str = _field('synthetic', 'A prepared data folder, or "synthetic" for the embedded default.')
-  algorithm: str = _field('pfmsmtrec', 'pfmsmtrec, its ablations, local, fedavg, fedprox, fedbn, fedper, ditto, '
-                          'centralized.')
+  algorithm: str = _field('pfmsmtrec', 'The algorithm (ALGORITHM.md): pfmsmtrec, its ablations, or a baseline.',
+                          enum=ALGORITHMS)
   rounds: int = _field(20, 'Communication rounds.')
   output: str = _field('', 'Run directory (config.json, rounds.csv, metrics.json, tb/, checkpoints).')
   seed: int = _field(0, 'Seed of the model initialization and of each round\'s shuffling.')

@@ -63,3 +63,21 @@ def test_describe_prints_roles_and_traffic(tmp_path):
   template.write_text('{"rules": [{"role": "global", "match": "*"}, {"role": "local", "match": "nothing*"}]}')
   r = _pfmsmt('describe', f'--data={data}', f'--template={template}')
   assert r.returncode == 2 and "match no variable: ['nothing* -> local']" in r.stderr
+
+
+def test_train_help_and_errors(tmp_path):
+  r = _pfmsmt('train', '--help')
+  assert r.returncode == 0
+  for flag in ('--algorithm', '--rounds', '--local_epochs', '--tau', '--reg_lambda', '--eval_every', '--resume',
+               '--expert_units', '--learning_rate', '--batch_size'):
+    assert flag in r.stdout, flag
+  r = _pfmsmt('train', '--algorithm=fedsgd', f'--output={tmp_path / "r"}')
+  assert r.returncode != 0 and 'fedsgd' in r.stderr
+  r = _pfmsmt('train', f'--output={tmp_path / "r"}', '--resume')
+  assert r.returncode == 2 and 'holds no run to resume' in r.stderr
+  blocked = tmp_path / 'file'
+  blocked.write_text('x')
+  r = _pfmsmt('train', f'--output={blocked / "run"}')
+  assert r.returncode == 2 and 'error:' in r.stderr and 'Traceback' not in r.stderr
+  r = _pfmsmt('train')
+  assert r.returncode == 2 and '--output' in r.stderr

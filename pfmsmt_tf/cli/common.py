@@ -10,7 +10,7 @@ from absl import app
 from absl import flags
 
 # Errors a user can fix; anything else is a bug and keeps its traceback.
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError)
+USER_ERRORS = (ValueError, OSError)  # OSError: missing, unwritable or full paths
 
 
 def run_app(main: Callable, argv, module) -> None:

@@ -1,0 +1,202 @@
+"""The federated process: what its round can carry, the run directory, resume after a kill, AUC accuracy."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_federated as tff
+
+from data_pipelines import prepare, spec as spec_lib
+from data_pipelines.config import PrepareConfig
+from federated import algorithms, client_work, process, training
+from federated.config import AggregationConfig, ClientConfig, TrainConfig
+from federated.layout import ModelLayout
+from pfmsmt_tf import config as model_config
+from pfmsmt_tf import metrics, models, template
+from tests.conftest import REPO
+
+SMALL_MODEL = model_config.ModelConfig(embedding_dim=4, expert_units=(8,), tower_units=(4,), seed=0)
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+  out = str(tmp_path_factory.mktemp('fed') / 'data')
+  prepare.prepare(PrepareConfig(output=out, rows_per_scenario=600), log=lambda *_: None)
+  return out
+
+
+def _tensors(t):
+  """All tensor types inside a TFF type."""
+  if isinstance(t, tff.TensorType):
+    return [t]
+  if isinstance(t, tff.FederatedType):
+    return _tensors(t.member)
+  if isinstance(t, tff.StructType):
+    return [x for _, m in tff.structure.iter_elements(t) for x in _tensors(m)]
+  return []
+
+
+def _parameters(t) -> int:
+  return sum(int(np.prod(x.shape)) for x in _tensors(t) if x.dtype == np.float32 and len(x.shape))
+
+
+def _build(data, name):
+  spec = spec_lib.load_spec(data)
+  inputs = model_config.ModelInputs.from_dataset_spec(spec)
+  model_fn = lambda: models.build_model(inputs, SMALL_MODEL)
+  alg = algorithms.get(name)
+  tmpl = template.preset(alg.template, model_fn())
+  layout = ModelLayout.from_model_fn(model_fn, tmpl, len(spec.scenarios))
+  return process.build_process(layout, spec, alg, ClientConfig(), AggregationConfig()), tmpl, model_fn()
+
+
+def _check_signature(data, name):
+  fp, tmpl, model = _build(data, name)
+  part = template.Partition(template.assign(tmpl, model))
+  counts = part.counts()
+  k = len(spec_lib.load_spec(data).scenarios)
+  n_global = counts.get('global', {}).get('parameters', 0)
+  n_personal = sum(c['parameters'] for key, c in counts.items() if key.startswith('personalized'))
+  n_local = counts.get('local', {}).get('parameters', 0)
+  sig = fp.process.next.type_signature
+  state_in, client_in = sig.parameter[0], sig.parameter[1]
+  # Server state: the global values and each client's personalized values, nothing of the local part.
+  assert state_in.placement is tff.SERVER
+  assert _parameters(state_in.member['model']['global']) == n_global
+  assert _parameters(state_in.member['model']['personalized']) == k * n_personal
+  assert _parameters(state_in.member['aggregator']) == 0
+  # What the orchestrator hands each client: file paths, its scenario index and a seed; no parameters.
+  assert client_in.placement is tff.CLIENTS
+  assert str(client_in.member) == '<data=str,state_in=str,state_out=str,key=int32,seed=int32>'
+  # What the round returns: the server state and scalar train metrics.
+  assert sig.result[0] == state_in
+  assert sig.result[1].placement is tff.SERVER and _parameters(sig.result[1]) == 0
+  # What goes up from a client: global and personalized updates (its row of each group), counts, metrics.
+  up = fp.process.next  # the client computation is inside; check it through the evaluation's and update's types
+  update = client_work.build_client_update(fp.layout, spec_lib.load_spec(data), fp.algorithm, ClientConfig())
+  assert _parameters(update.type_signature.result['update']['global']) == n_global
+  assert _parameters(update.type_signature.result['update']['personalized']) == k * n_personal
+  del up
+  # What goes down: the global values broadcast, and only the own row of each personalized group.
+  evaluate_in = fp.evaluate.type_signature.parameter[1]
+  assert str(evaluate_in.member) == '<data=str,state=str,key=int32>'
+  return n_global, n_personal, n_local
+
+
+@pytest.mark.parametrize('name', ['pfmsmtrec', 'local', 'ditto', 'fedbn'])
+def test_round_signature_keeps_local_parameters_home(data, name):
+  n_global, n_personal, n_local = _check_signature(data, name)
+  if name == 'pfmsmtrec':
+    assert n_global and n_personal and n_local
+  if name == 'local':
+    assert n_global == n_personal == 0
+  if name == 'fedbn':
+    assert n_personal == 0 and n_local  # BatchNorm stays home
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', sorted(set(algorithms.FEDERATED) - {'pfmsmtrec', 'local', 'ditto', 'fedbn'}))
+def test_round_signature_for_every_other_preset(data, name):
+  _check_signature(data, name)
+
+
+def _setup(data, output, algorithm='pfmsmtrec', rounds=2, **kw):
+  return training.RunSetup(TrainConfig(data=data, algorithm=algorithm, rounds=rounds, output=output, eval_every=1,
+                                       **kw), SMALL_MODEL, ClientConfig(batch_size=128), AggregationConfig())
+
+
+def test_run_directory_contract(data, tmp_path):
+  run = str(tmp_path / 'run')
+  result = training.train_in_runtime(_setup(data, run), log=lambda *_: None)
+  files = set(os.listdir(run))
+  assert {'config.json', 'rounds.csv', 'metrics.json', 'tb', 'checkpoints', 'clients'} <= files
+  cfg = json.load(open(os.path.join(run, 'config.json')))
+  assert {'train', 'model', 'client', 'aggregation', 'versions', 'data_spec'} <= set(cfg)
+  assert cfg['versions']['tensorflow_federated'] == tff.__version__
+  rows = open(os.path.join(run, 'rounds.csv')).read().splitlines()
+  assert len(rows) == 3 and 'loss_ctr' in rows[0] and 'mean_auc' in rows[0] and 'seconds' in rows[0]
+  on_disk = json.load(open(os.path.join(run, 'metrics.json')))
+  assert on_disk == json.loads(json.dumps(result))
+  assert set(on_disk['test']) == {'NL', 'ES', 'FR', 'US'}
+  for scenario in on_disk['test'].values():
+    for task in ('ctr', 'ctcvr'):
+      assert set(scenario[task]) == {'auc', 'logloss', 'examples'} and scenario[task]['examples'] == 120
+  assert set(on_disk['oracle']) == {'NL', 'ES', 'FR', 'US'} and 0.5 < on_disk['oracle_mean_auc'] < 1
+  assert abs(on_disk['mean_auc'] - np.mean([m[t]['auc'] for m in on_disk['test'].values() for t in m])) < 1e-9
+  assert any(f.startswith('events') for f in os.listdir(os.path.join(run, 'tb')))
+  # Each client's local parameters are in its own folder, and only there.
+  assert sorted(os.listdir(os.path.join(run, 'clients'))) == ['ES', 'FR', 'NL', 'US']
+  with pytest.raises(FileExistsError, match='--resume'):
+    training.train_in_runtime(_setup(data, run), log=lambda *_: None)
+
+
+def test_centralized_reference(data, tmp_path):
+  result = training.train_in_runtime(_setup(data, str(tmp_path / 'c'), algorithm='centralized'), log=lambda *_: None)
+  assert result['algorithm'] == 'centralized' and 0 < result['mean_auc'] < 1
+
+
+def _pfmsmt(*args):
+  env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='3')
+  return subprocess.Popen([sys.executable, '-m', 'pfmsmt_tf.cli', 'train', *args], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, env=env, cwd=REPO, text=True)
+
+
+def test_resume_after_a_kill_gives_the_same_metrics(data, tmp_path):
+  common = [f'--data={data}', '--rounds=4', '--eval_every=2', '--embedding_dim=4', '--expert_units=8',
+            '--tower_units=4', '--batch_size=128']
+  straight = _pfmsmt(*common, f'--output={tmp_path / "straight"}')
+  out, _ = straight.communicate(timeout=600)
+  assert straight.returncode == 0, out
+  killed = _pfmsmt(*common, f'--output={tmp_path / "killed"}')
+  for line in killed.stdout:
+    if line.startswith('round 2/4'):
+      killed.send_signal(signal.SIGKILL)
+      break
+  killed.communicate(timeout=60)
+  assert killed.returncode == -signal.SIGKILL
+  assert not os.path.exists(tmp_path / 'killed' / 'metrics.json')
+  resumed = _pfmsmt(*common, f'--output={tmp_path / "killed"}', '--resume')
+  out, _ = resumed.communicate(timeout=600)
+  assert resumed.returncode == 0, out
+  assert 'resuming' in out and 'round 3/4' in out and 'round 1/4' not in out
+  a = json.load(open(tmp_path / 'straight' / 'metrics.json'))
+  b = json.load(open(tmp_path / 'killed' / 'metrics.json'))
+  assert abs(a['mean_auc'] - b['mean_auc']) < 1e-5
+  for s in a['test']:
+    for t in ('ctr', 'ctcvr'):
+      assert abs(a['test'][s][t]['auc'] - b['test'][s][t]['auc']) < 1e-5
+      assert abs(a['test'][s][t]['logloss'] - b['test'][s][t]['logloss']) < 1e-5
+  rows = open(tmp_path / 'killed' / 'rounds.csv').read().splitlines()
+  assert [r.split(',')[0] for r in rows[1:]] == ['1', '2', '3', '4']
+
+
+def test_keras_auc_agrees_with_the_exact_auc():
+  rng = np.random.default_rng(0)
+  for rate in (0.3, 0.05, 0.01):
+    logits = rng.normal(size=20_000) + np.log(rate / (1 - rate))
+    p = 1 / (1 + np.exp(-logits))
+    y = rng.random(20_000) < 1 / (1 + np.exp(-(logits + rng.normal(scale=1.0, size=20_000))))
+    m = tf.keras.metrics.AUC(num_thresholds=client_work.AUC_THRESHOLDS)
+    m.update_state(y.astype(np.float32), p.astype(np.float32))
+    assert abs(float(m.result()) - metrics.exact_auc(y, p)) < 1e-3
+
+
+def test_task_pcgrad_and_ditto_train(data, tmp_path):
+  setup = _setup(data, str(tmp_path / 'p'), rounds=1)
+  setup.client_cfg = ClientConfig(batch_size=128, task_pcgrad=True)
+  result = training.train_in_runtime(setup, log=lambda *_: None)
+  assert 0 < result['mean_auc'] < 1
+  rows = open(tmp_path / 'p' / 'rounds.csv').read().splitlines()
+  loss = float(rows[1].split(',')[1])
+  assert np.isfinite(loss) and 0 < loss < 1
+  result = training.train_in_runtime(_setup(data, str(tmp_path / 'd'), algorithm='ditto', rounds=1),
+                                     log=lambda *_: None)
+  assert 0 < result['mean_auc'] < 1
+  # ditto keeps a whole personal model at home.
+  assert os.path.getsize(tmp_path / 'd' / 'clients' / 'NL' / 'round_00001.state') > 1000
