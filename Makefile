@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_RUN ?= runs/demo
-DEMO_ROUNDS ?= 20
+DEMO_ROUNDS ?= 10
 PYTEST_ARGS ?=
 
 .PHONY: test test-all demo bench venv clean

@@ -16,7 +16,7 @@ the same seed gives the same rows, whatever the chunk size used to read them.
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, Tuple
 
 import numpy as np
 import pandas as pd

@@ -105,3 +105,22 @@ def build_process(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm: al
     return tff.federated_map(client_eval, (*distribute(state, inputs.key), inputs))
 
   return FederatedProcess(tff.templates.IterativeProcess(initialize, next_fn), evaluate, layout, algorithm)
+
+
+def build_algorithm_process(algorithm: str, model_fn, spec: spec_lib.DatasetSpec,
+                            client_cfg: ClientConfig = ClientConfig(),
+                            aggregation_cfg: AggregationConfig = AggregationConfig(),
+                            template=None,
+                            global_factory: tff.aggregators.WeightedAggregationFactory | None = None
+                            ) -> FederatedProcess:
+  """The process of any federated algorithm of ALGORITHM.md; `template` overrides the algorithm's preset."""
+  from pfmsmt_tf import template as template_lib  # pylint: disable=g-import-not-at-top
+  alg = algorithms_lib.get(algorithm)
+  template = template or template_lib.preset(alg.template, model_fn(), spec.statistics_scope == 'shared')
+  layout = ModelLayout.from_model_fn(model_fn, template, len(spec.scenarios))
+  return build_process(layout, spec, alg, client_cfg, aggregation_cfg, global_factory)
+
+
+def build_pfmsmtrec_process(model_fn, spec: spec_lib.DatasetSpec, **kwargs) -> FederatedProcess:
+  """PF-MSMTrec with its default template (see `build_algorithm_process` for the options)."""
+  return build_algorithm_process('pfmsmtrec', model_fn, spec, **kwargs)

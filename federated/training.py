@@ -19,7 +19,7 @@ import os
 import platform
 import shutil
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List
 
 import numpy as np
 import pandas as pd
@@ -29,15 +29,12 @@ import tensorflow_federated as tff
 from data_pipelines import pipeline, prepare
 from data_pipelines import spec as spec_lib
 from data_pipelines.config import PipelineConfig
-from federated import algorithms as algorithms_lib
 from federated import process as process_lib
 from federated import runtime
 from federated.config import AggregationConfig, ClientConfig, TrainConfig
-from federated.layout import ModelLayout
 from pfmsmt_tf import config as model_config
 from pfmsmt_tf import metrics as metrics_lib
 from pfmsmt_tf import models
-from pfmsmt_tf import template as template_lib
 
 CENTRALIZED = 'centralized'
 KEEP_CLIENT_ROUNDS = 2  # client state files kept per scenario: the last checkpointed round and the next
@@ -52,7 +49,6 @@ class RunSetup:
 
 
 def _versions() -> dict:
-  import absl  # pylint: disable=g-import-not-at-top
   return {'python': platform.python_version(), 'tensorflow': tf.__version__,
           'tensorflow_federated': tff.__version__, 'numpy': np.__version__, 'pandas': pd.__version__}
 
@@ -156,10 +152,8 @@ class FederatedTrainer(_Trainer):
 
   def __init__(self, setup: RunSetup, spec, data: str, run: RunDirectory, model_fn):
     self.spec, self.data, self.run, self.cfg = spec, data, run, setup.cfg
-    algorithm = algorithms_lib.get(setup.cfg.algorithm)
-    template = template_lib.preset(algorithm.template, model_fn(), spec.statistics_scope == 'shared')
-    layout = ModelLayout.from_model_fn(model_fn, template, len(spec.scenarios))
-    self.fp = process_lib.build_process(layout, spec, algorithm, setup.client_cfg, setup.aggregation_cfg)
+    self.fp = process_lib.build_algorithm_process(setup.cfg.algorithm, model_fn, spec, setup.client_cfg,
+                                                  setup.aggregation_cfg)
     for s in spec.scenarios:
       os.makedirs(os.path.join(run.clients, s.directory), exist_ok=True)
 

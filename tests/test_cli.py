@@ -68,16 +68,35 @@ def test_describe_prints_roles_and_traffic(tmp_path):
 def test_train_help_and_errors(tmp_path):
   r = _pfmsmt('train', '--help')
   assert r.returncode == 0
-  for flag in ('--algorithm', '--rounds', '--local_epochs', '--tau', '--reg_lambda', '--eval_every', '--resume',
-               '--expert_units', '--learning_rate', '--batch_size'):
+  for flag in ('--algorithm', '--rounds', '--local_epochs', '--tau', '--reg_lambda', '--eval_every', '--[no]resume',
+               '--expert_units', '--learning_rate', '--batch_size', '--[no]task_pcgrad', '--conflict'):
     assert flag in r.stdout, flag
-  r = _pfmsmt('train', '--algorithm=fedsgd', f'--output={tmp_path / "r"}')
-  assert r.returncode != 0 and 'fedsgd' in r.stderr
-  r = _pfmsmt('train', f'--output={tmp_path / "r"}', '--resume')
-  assert r.returncode == 2 and 'holds no run to resume' in r.stderr
   blocked = tmp_path / 'file'
   blocked.write_text('x')
   r = _pfmsmt('train', f'--output={blocked / "run"}')
   assert r.returncode == 2 and 'error:' in r.stderr and 'Traceback' not in r.stderr
-  r = _pfmsmt('train')
-  assert r.returncode == 2 and '--output' in r.stderr
+
+
+def test_train_errors_before_any_training(tmp_path):
+  """Checked in-process (no TensorFlow start-up per case); the CLI turns them into one line, as above."""
+  import pytest  # pylint: disable=g-import-not-at-top
+  from federated import training  # pylint: disable=g-import-not-at-top
+  from federated.config import AggregationConfig, ClientConfig, TrainConfig  # pylint: disable=g-import-not-at-top
+  from pfmsmt_tf.cli import common  # pylint: disable=g-import-not-at-top
+  from pfmsmt_tf.config import ModelConfig  # pylint: disable=g-import-not-at-top
+
+  def setup(**kw):
+    return training.RunSetup(TrainConfig(**kw), ModelConfig(), ClientConfig(), AggregationConfig())
+
+  with pytest.raises(FileNotFoundError, match='holds no run to resume'):
+    training.train(setup(output=str(tmp_path / 'r'), resume=True))
+  with pytest.raises(ValueError, match='--output'):
+    TrainConfig()
+  with pytest.raises(ValueError, match='unknown federated algorithm'):
+    from federated import algorithms  # pylint: disable=g-import-not-at-top
+    algorithms.get('fedsgd')
+  (tmp_path / 'used').mkdir()
+  (tmp_path / 'used' / 'x').write_text('x')
+  with pytest.raises(FileExistsError, match='--resume'):
+    training.train(setup(output=str(tmp_path / 'used')))
+  assert issubclass(FileExistsError, common.USER_ERRORS) and issubclass(PermissionError, common.USER_ERRORS)

@@ -12,7 +12,6 @@ from data_pipelines import pipeline, prepare, records, statistics
 from data_pipelines import spec as spec_lib
 from data_pipelines.config import PipelineConfig, PrepareConfig
 from data_pipelines.errors import InputError
-from tests.helpers import write
 
 NO_SHUFFLE = PipelineConfig(batch_size=7, shuffle_buffer=0, with_true_prob=False)
 

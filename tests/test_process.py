@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -16,7 +15,6 @@ from data_pipelines import prepare, spec as spec_lib
 from data_pipelines.config import PrepareConfig
 from federated import algorithms, client_work, process, training
 from federated.config import AggregationConfig, ClientConfig, TrainConfig
-from federated.layout import ModelLayout
 from pfmsmt_tf import config as model_config
 from pfmsmt_tf import metrics, models, template
 from tests.conftest import REPO
@@ -50,10 +48,13 @@ def _build(data, name):
   spec = spec_lib.load_spec(data)
   inputs = model_config.ModelInputs.from_dataset_spec(spec)
   model_fn = lambda: models.build_model(inputs, SMALL_MODEL)
-  alg = algorithms.get(name)
-  tmpl = template.preset(alg.template, model_fn())
-  layout = ModelLayout.from_model_fn(model_fn, tmpl, len(spec.scenarios))
-  return process.build_process(layout, spec, alg, ClientConfig(), AggregationConfig()), tmpl, model_fn()
+  tmpl = template.preset(algorithms.get(name).template, model_fn())
+  if name == 'pfmsmtrec':
+    fp = process.build_pfmsmtrec_process(model_fn, spec)
+  else:
+    fp = process.build_algorithm_process(name, model_fn, spec)
+  assert fp.layout.assignments == template.assign(tmpl, model_fn())
+  return fp, tmpl, model_fn()
 
 
 def _check_signature(data, name):
@@ -78,11 +79,9 @@ def _check_signature(data, name):
   assert sig.result[0] == state_in
   assert sig.result[1].placement is tff.SERVER and _parameters(sig.result[1]) == 0
   # What goes up from a client: global and personalized updates (its row of each group), counts, metrics.
-  up = fp.process.next  # the client computation is inside; check it through the evaluation's and update's types
   update = client_work.build_client_update(fp.layout, spec_lib.load_spec(data), fp.algorithm, ClientConfig())
   assert _parameters(update.type_signature.result['update']['global']) == n_global
   assert _parameters(update.type_signature.result['update']['personalized']) == k * n_personal
-  del up
   # What goes down: the global values broadcast, and only the own row of each personalized group.
   evaluate_in = fp.evaluate.type_signature.parameter[1]
   assert str(evaluate_in.member) == '<data=str,state=str,key=int32>'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 SUBCOMMANDS = {
@@ -27,6 +28,7 @@ def main(argv=None) -> None:
   if name not in SUBCOMMANDS:
     print(f'pfmsmt: unknown subcommand {name!r}\n\n{usage()}', file=sys.stderr)
     sys.exit(2)
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before any TensorFlow import: keep C++ start-up noise out
   module = importlib.import_module(SUBCOMMANDS[name][0])
   module.run([f'pfmsmt {name}'] + argv[2:])
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Callable
 
 from absl import app
 from absl import flags
+from absl import logging
 
 # Errors a user can fix; anything else is a bug and keeps its traceback.
 USER_ERRORS = (ValueError, OSError)  # OSError: missing, unwritable or full paths
@@ -15,7 +15,6 @@ USER_ERRORS = (ValueError, OSError)  # OSError: missing, unwritable or full path
 
 def run_app(main: Callable, argv, module) -> None:
   """Runs `main` as an absl app; `module` (the subcommand's) owns the flags that --help lists."""
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   if any(a in ('-h', '--help', '--helpshort') for a in argv[1:]):
     print(f'usage: {argv[0]} [--flags]\n\n{(module.__doc__ or "").strip()}\n')
     print(flags.FLAGS.module_help(module.__name__))
@@ -23,9 +22,12 @@ def run_app(main: Callable, argv, module) -> None:
     sys.exit(0)
   # TensorFlow must be imported before absl's app.run: imported inside it, Keras optimizers later fail to
   # build ("Tensor.op is undefined when eager execution is enabled"; seen with TF 2.14 / absl 1.4).
-  import tensorflow  # pylint: disable=g-import-not-at-top,unused-import
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf.get_logger().setLevel('ERROR')  # Keras' own deprecation notices are not the user's business
 
   def guarded(args):
+    if not any(a.startswith(('--verbosity', '-v=')) for a in argv):
+      logging.set_verbosity(logging.WARNING)  # TFF logs every checkpoint at INFO; the progress lines suffice
     if len(args) > 1:
       raise app.UsageError(f'unexpected arguments {args[1:]} (flags are --name=value)')
     try:
