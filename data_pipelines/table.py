@@ -30,7 +30,7 @@ class TableFile:
   names: Optional[Sequence[str]] = None  # column names for a file without a header
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class SplitPolicy:
   seed: int = 0
   test_fraction: float = 0.2

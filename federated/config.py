@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from pfmsmt_tf.config import _field
+from pfmsmt_tf.flagconfig import field as _field
 from pfmsmt_tf.template import ALGORITHMS
 
 CONFLICT_METHODS = ('pcgrad', 'cagrad', 'none')

@@ -29,6 +29,7 @@ class FederatedProcess:
 
   process: tff.templates.IterativeProcess
   evaluate: tff.Computation
+  client_update: tff.Computation  # what runs on each client; its result type is what leaves a client
   layout: ModelLayout
   algorithm: algorithms_lib.Algorithm
 
@@ -104,7 +105,8 @@ def build_process(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm: al
   def evaluate(state, inputs):
     return tff.federated_map(client_eval, (*distribute(state, inputs.key), inputs))
 
-  return FederatedProcess(tff.templates.IterativeProcess(initialize, next_fn), evaluate, layout, algorithm)
+  return FederatedProcess(tff.templates.IterativeProcess(initialize, next_fn), evaluate, client_update, layout,
+                          algorithm)
 
 
 def build_algorithm_process(algorithm: str, model_fn, spec: spec_lib.DatasetSpec,

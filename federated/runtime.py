@@ -21,7 +21,7 @@ WORKER_BINARY = 'worker_binary'
 
 
 def worker_processes(parent: int | None = None) -> List[int]:
-  """PIDs of TFF workers that are children of `parent` (default: this process)."""
+  """PIDs of running TFF workers that are children of `parent` (default: this process); zombies excluded."""
   parent = os.getpid() if parent is None else parent
   found = []
   for entry in os.listdir('/proc'):
@@ -30,8 +30,8 @@ def worker_processes(parent: int | None = None) -> List[int]:
     try:
       with open(f'/proc/{entry}/stat') as f:
         stat = f.read()
-      ppid = int(stat[stat.rindex(')') + 2:].split()[1])
-      if ppid != parent:
+      state, ppid = stat[stat.rindex(')') + 2:].split()[:2]
+      if int(ppid) != parent or state == 'Z':
         continue
       with open(f'/proc/{entry}/cmdline', 'rb') as f:
         cmdline = f.read().split(b'\0')[0].decode(errors='replace')
@@ -43,19 +43,24 @@ def worker_processes(parent: int | None = None) -> List[int]:
 
 
 def shutdown_workers(timeout_s: float = 5.0) -> int:
-  """Stops this process's TFF workers: SIGINT, then SIGKILL after `timeout_s`. Returns how many were found."""
+  """Stops this process's TFF workers: SIGINT, then SIGKILL after `timeout_s`. Returns how many were found.
+
+  A stopped worker is left for its `Popen` owner in TFF to reap: as a zombie it holds no file descriptors
+  (pipes close), and TFF's own clean-up can still signal and wait for it without an error.
+  """
   pids = worker_processes()
   for pid in pids:
     _signal(pid, signal.SIGINT)
   deadline = time.monotonic() + timeout_s
   alive = list(pids)
   while alive and time.monotonic() < deadline:
-    alive = [p for p in alive if _reap(p)]
+    alive = [p for p in alive if _running(p)]
     if alive:
       time.sleep(0.05)
   for pid in alive:
     _signal(pid, signal.SIGKILL)
-    _reap(pid, block=True)
+  while any(_running(p) for p in alive):
+    time.sleep(0.01)
   return len(pids)
 
 
@@ -66,23 +71,14 @@ def _signal(pid: int, sig: int) -> None:
     pass
 
 
-def _reap(pid: int, block: bool = False) -> bool:
-  """True while `pid` is still running."""
-  try:
-    done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
-    return done == 0
-  except ChildProcessError:
-    # Already reaped (e.g. by subprocess.Popen.wait in TFF); it may still be listed as a zombie briefly.
-    return os.path.exists(f'/proc/{pid}') and not _is_zombie(pid)
-
-
-def _is_zombie(pid: int) -> bool:
+def _running(pid: int) -> bool:
+  """True while `pid` exists and is not a zombie."""
   try:
     with open(f'/proc/{pid}/stat') as f:
       stat = f.read()
-    return stat[stat.rindex(')') + 2] == 'Z'
   except OSError:
-    return True
+    return False
+  return stat[stat.rindex(')') + 2] != 'Z'
 
 
 _hooks_installed = False

@@ -146,6 +146,7 @@ class _Trainer:
   def initialize(self): ...
   def run_round(self, state, round_num: int): ...
   def evaluate(self, state, round_num: int) -> Dict[str, Dict[str, dict]]: ...
+  def after_round(self, round_num: int) -> None: ...
 
 
 class FederatedTrainer(_Trainer):
@@ -238,7 +239,10 @@ def train(setup: RunSetup, log: Callable[[str], None] = print) -> dict:
   data = prepare.resolve_data(cfg.data, run.root, log=lambda *_: None)
   spec = spec_lib.load_spec(data)
   summary_path = os.path.join(data, spec_lib.SUMMARY_FILE)
-  oracle_auc = json.load(open(summary_path)).get('oracle_auc') if os.path.exists(summary_path) else None
+  oracle_auc = None
+  if os.path.exists(summary_path):
+    with open(summary_path) as f:
+      oracle_auc = json.load(f).get('oracle_auc')
   model_cfg = dataclasses.replace(setup.model_cfg, seed=cfg.seed if setup.model_cfg.seed is None else setup.model_cfg.seed)
   inputs = model_config.ModelInputs.from_dataset_spec(spec)
 
@@ -249,7 +253,8 @@ def train(setup: RunSetup, log: Callable[[str], None] = print) -> dict:
               'client': dataclasses.asdict(setup.client_cfg), 'aggregation': dataclasses.asdict(setup.aggregation_cfg),
               'versions': _versions(), 'data_dir': data, 'data_spec': spec.to_json()}
   if cfg.resume:
-    previous = json.load(open(run.config_json))
+    with open(run.config_json) as f:
+      previous = json.load(f)
     for key in ('model', 'client', 'aggregation'):
       if previous[key] != json.loads(json.dumps(settings[key])):
         raise ValueError(f'--resume with different {key} settings than the run in {run.root}: '

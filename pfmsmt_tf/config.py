@@ -5,11 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional, Tuple
 
+from pfmsmt_tf.flagconfig import field as _field
+
 BACKBONES = ('mmoe', 'shared_bottom', 'single_task')
-
-
-def _field(default, help_text: str, **kw):
-  return dataclasses.field(default=default, metadata={'help': help_text, **kw})
 
 
 @dataclasses.dataclass(frozen=True)

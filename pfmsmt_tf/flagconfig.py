@@ -11,6 +11,11 @@ from absl import flags
 T = TypeVar('T')
 
 
+def field(default, help_text: str, **metadata):
+  """A config dataclass field documented for its flag; `enum=(...)` makes the flag an enum."""
+  return dataclasses.field(default=default, metadata={'help': help_text, **metadata})
+
+
 def define_flags(config_cls: Type[Any], module_name: str, flag_values: flags.FlagValues = flags.FLAGS,
                  prefix: str = '', exclude: tuple = ()) -> None:
   """Defines one flag per field, owned by `module_name` (what `--help` of that module lists)."""

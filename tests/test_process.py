@@ -79,7 +79,7 @@ def _check_signature(data, name):
   assert sig.result[0] == state_in
   assert sig.result[1].placement is tff.SERVER and _parameters(sig.result[1]) == 0
   # What goes up from a client: global and personalized updates (its row of each group), counts, metrics.
-  update = client_work.build_client_update(fp.layout, spec_lib.load_spec(data), fp.algorithm, ClientConfig())
+  update = fp.client_update
   assert _parameters(update.type_signature.result['update']['global']) == n_global
   assert _parameters(update.type_signature.result['update']['personalized']) == k * n_personal
   # What goes down: the global values broadcast, and only the own row of each personalized group.
