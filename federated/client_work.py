@@ -124,11 +124,6 @@ def _train(model, dataset, tasks, optimizer, extra_loss, task_pcgrad=False, seed
   return sums / tf.maximum(count, 1.0), count
 
 
-def _pipeline_config(cfg: ClientConfig, epochs: int, shuffle: bool) -> PipelineConfig:
-  return PipelineConfig(batch_size=cfg.batch_size, shuffle_buffer=cfg.shuffle_buffer if shuffle else 0,
-                        num_epochs=epochs)
-
-
 # ------------------------------------------------------------------------------------------ computations
 
 
@@ -138,7 +133,8 @@ def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorit
   tasks = spec.task_names
   k_clients = layout.num_clients
   has_groups = bool(layout.group_idx)
-  train_cfg = _pipeline_config(cfg, cfg.local_epochs, shuffle=True)
+  train_cfg = PipelineConfig(batch_size=cfg.batch_size, shuffle_buffer=cfg.shuffle_buffer,
+                             num_epochs=cfg.local_epochs)
 
   def body(global_w, selected, inputs):
     model = layout.model_fn()

@@ -21,6 +21,7 @@ from federated import algorithms as algorithms_lib
 from federated import client_work
 from federated.config import AggregationConfig, ClientConfig
 from federated.layout import ModelLayout
+from pfmsmt_tf import template as template_lib
 
 
 @dataclasses.dataclass
@@ -116,7 +117,6 @@ def build_algorithm_process(algorithm: str, model_fn, spec: spec_lib.DatasetSpec
                             global_factory: tff.aggregators.WeightedAggregationFactory | None = None
                             ) -> FederatedProcess:
   """The process of any federated algorithm of ALGORITHM.md; `template` overrides the algorithm's preset."""
-  from pfmsmt_tf import template as template_lib  # pylint: disable=g-import-not-at-top
   alg = algorithms_lib.get(algorithm)
   template = template or template_lib.preset(alg.template, model_fn(), spec.statistics_scope == 'shared')
   layout = ModelLayout.from_model_fn(model_fn, template, len(spec.scenarios))
