@@ -24,6 +24,8 @@ class PrepareConfig:
       'shared', 'shared: one vocabulary and normalization for all scenarios (needed for global embeddings); '
       'scenario: one per scenario, so nothing about a scenario\'s categories leaves it.',
       enum=('shared', 'scenario'))
+  encoding_from: str = _field('', 'A prepared folder whose encoding (vocabularies, normalization, scenarios) to '
+                              'reuse instead of computing it, so that its trained models read these rows.')
   min_count: int = _field(1, 'Categories seen fewer times in train go to the out-of-vocabulary bucket.')
   max_vocabulary_size: int = _field(0, 'Keep at most this many categories per feature (0: no limit).')
   hash_bins: int = _field(0, 'Hash every categorical feature into this many bins instead of a vocabulary (0: off).')

@@ -7,6 +7,7 @@ folder beside --output and renamed at the end, so a failed run never leaves a ha
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ from data_pipelines.errors import InputError
 from pfmsmt_tf import metrics
 
 SCENARIO_NOT_IN_TRAIN = 'scenario_not_in_train'
+SCENARIO_NOT_IN_ENCODING = 'scenario_not_in_encoding'  # with --encoding_from
 
 
 def make_source(cfg: PrepareConfig) -> sources.Source:
@@ -90,21 +92,11 @@ def prepare(cfg: PrepareConfig, log=print) -> dict:
 
 
 def _prepare_into(work: str, source: sources.Source, cfg: PrepareConfig, log) -> dict:
-  # Pass 1: statistics on train.
-  stats = statistics.StatisticsBuilder(source, cfg.statistics_scope, cfg.min_count, cfg.max_vocabulary_size,
-                                       cfg.hash_bins)
-  pass1 = sources.ReadContext('train', accounting_lib.RowAccounting(), cfg.on_bad_row, cfg.chunk_rows)
-  for frame in source.chunks('train', pass1):
-    stats.add(frame)
-  scenarios = [s for s in stats.rows if stats.rows[s] > 0]
-  if cfg.scenarios:
-    empty = [s for s in cfg.scenarios if s not in scenarios]
-    if empty:
-      raise InputError(f'scenario(s) {empty} have no usable train rows',
-                       expected=f'rows for every selected scenario; found rows for {scenarios}')
-  if not scenarios:
-    raise InputError('no usable train rows in any scenario', path=cfg.input or None)
-  spec = stats.build_spec(work, scenarios)
+  if cfg.encoding_from:
+    spec = _reuse_encoding(cfg.encoding_from, source, cfg.scenarios, work)
+    scenarios = spec.scenario_names
+  else:
+    spec, scenarios = _statistics_pass(source, cfg, work)
   spec.save(work)
   log(f'prepare: {source.dataset}: {len(spec.categorical)} categorical, {len(spec.numerical)} numerical features, '
       f'tasks {spec.task_names}, scenarios {scenarios}')
@@ -121,7 +113,8 @@ def _prepare_into(work: str, source: sources.Source, cfg: PrepareConfig, log) ->
     for frame in source.chunks(split, ctx):
       for scenario, group in frame.groupby(sources.SCENARIO, sort=False):
         if scenario not in scenarios:
-          acct.drop(split, scenario, SCENARIO_NOT_IN_TRAIN, len(group))
+          acct.drop(split, scenario, SCENARIO_NOT_IN_ENCODING if cfg.encoding_from else SCENARIO_NOT_IN_TRAIN,
+                    len(group))
           continue
         if cfg.shuffle_rows:
           group = group.iloc[order_rng.permutation(len(group))]
@@ -157,6 +150,47 @@ def _prepare_into(work: str, source: sources.Source, cfg: PrepareConfig, log) ->
   return summary
 
 
+def _statistics_pass(source: sources.Source, cfg: PrepareConfig, work: str):
+  """Pass 1: vocabularies and normalization statistics on train."""
+  stats = statistics.StatisticsBuilder(source, cfg.statistics_scope, cfg.min_count, cfg.max_vocabulary_size,
+                                       cfg.hash_bins)
+  pass1 = sources.ReadContext('train', accounting_lib.RowAccounting(), cfg.on_bad_row, cfg.chunk_rows)
+  for frame in source.chunks('train', pass1):
+    stats.add(frame)
+  scenarios = [s for s in stats.rows if stats.rows[s] > 0]
+  if cfg.scenarios:
+    empty = [s for s in cfg.scenarios if s not in scenarios]
+    if empty:
+      raise InputError(f'scenario(s) {empty} have no usable train rows',
+                       expected=f'rows for every selected scenario; found rows for {scenarios}')
+  if not scenarios:
+    raise InputError('no usable train rows in any scenario', path=cfg.input or None)
+  return stats.build_spec(work, scenarios), scenarios
+
+
+def _reuse_encoding(base_dir: str, source: sources.Source, selected, work: str) -> spec_lib.DatasetSpec:
+  """The encoding (vocabularies, normalization, scenario indices) of an existing prepared folder, so that
+  models trained on it read the new rows as they read the old ones."""
+  base = spec_lib.load_spec(base_dir)
+  wanted = {'categorical': sorted(f.name for f in base.categorical), 'numerical': sorted(f.name for f in base.numerical),
+            'tasks': base.task_names}
+  found = {'categorical': sorted(source.categorical), 'numerical': sorted(source.numerical),
+           'tasks': [t.name for t in source.tasks]}
+  for kind in wanted:
+    if wanted[kind] != found[kind]:
+      raise InputError(f'--encoding_from={base_dir}: the input has {kind} {found[kind]}',
+                       expected=f'the {kind} of that folder: {wanted[kind]}')
+  vocabularies = os.path.join(base_dir, statistics.VOCAB_DIR)
+  if os.path.isdir(vocabularies):
+    shutil.copytree(vocabularies, os.path.join(work, statistics.VOCAB_DIR))
+  unknown = [s for s in selected if s not in base.scenario_names]
+  if unknown:
+    raise InputError(f'--scenarios {unknown} are not scenarios of {base_dir}', expected=str(base.scenario_names))
+  scenarios = [s for s in base.scenarios if not selected or s.name in selected]
+  return dataclasses.replace(base, dataset=source.dataset, splits=list(source.splits), scenarios=scenarios,
+                             has_true_probabilities=source.has_true_probabilities)
+
+
 def _oracle(data, tasks) -> Dict[str, Dict[str, float]]:
   out = {}
   for scenario, parts in data.items():
@@ -167,7 +201,6 @@ def _oracle(data, tasks) -> Dict[str, Dict[str, float]]:
 
 
 def _jsonable(cfg) -> dict:
-  import dataclasses  # pylint: disable=g-import-not-at-top
   return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
 
 

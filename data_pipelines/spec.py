@@ -134,3 +134,32 @@ def safe_directory_name(name: str, taken: Sequence[str] = ()) -> str:
     i += 1
     candidate = f'{base}_{i}'
   return candidate
+
+
+def encoding_differences(spec: DatasetSpec, data_dir: str, other: DatasetSpec, other_dir: str) -> List[str]:
+  """Why rows of `other` would not mean to a model what rows of `spec` meant (empty: the same encoding).
+
+  A model trained on one prepared folder can read another only when categorical ids, normalization and tasks
+  agree; `pfmsmt prepare --encoding_from=DIR` prepares new rows with an existing folder's encoding.
+  """
+  out = []
+  if [t.name for t in spec.tasks] != [t.name for t in other.tasks]:
+    out.append(f'tasks {other.task_names} != {spec.task_names}')
+  if [f.name for f in spec.categorical] != [f.name for f in other.categorical]:
+    out.append('categorical features differ')
+  if [(f.name, f.normalization, f.statistics) for f in spec.numerical] != \
+      [(f.name, f.normalization, f.statistics) for f in other.numerical]:
+    out.append('numerical features or their normalization statistics differ')
+  if spec.statistics_scope != other.statistics_scope:
+    out.append(f'statistics scope {other.statistics_scope} != {spec.statistics_scope}')
+  for a, b in zip(spec.categorical, other.categorical):
+    if a.hash_bins != b.hash_bins or set(a.vocabulary_files) != set(b.vocabulary_files):
+      out.append(f'categorical feature {a.name!r} is encoded differently')
+      continue
+    for scope, rel in a.vocabulary_files.items():
+      if load_vocabulary(data_dir, rel) != load_vocabulary(other_dir, b.vocabulary_files[scope]):
+        out.append(f'vocabulary of {a.name!r} (scope {scope!r}) differs')
+  unknown = [s for s in other.scenario_names if s not in spec.scenario_names]
+  if unknown:
+    out.append(f'scenarios {unknown} are not among {spec.scenario_names}')
+  return out

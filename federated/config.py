@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Tuple
 
 from pfmsmt_tf.flagconfig import field as _field
 from pfmsmt_tf.template import ALGORITHMS
@@ -74,3 +75,21 @@ class TrainConfig:
       raise ValueError('rounds and eval_every must be >= 1')
     if not self.output:
       raise ValueError('--output (the run directory) is required')
+
+
+@dataclasses.dataclass(frozen=True)
+class CompareConfig:
+  """A comparison: every algorithm x seed under the same training settings, and the report."""
+
+  algorithms: Tuple[str, ...] = _field(('pfmsmtrec', 'fedavg', 'fedbn', 'local'), 'Algorithms to compare.')
+  seeds: int = _field(3, 'Seeds 0..N-1 per algorithm (mean +- std over them).')
+  output: str = _field('', 'Comparison folder: runs/<algorithm>/seed_<k>/, report.md, report.csv, plots.')
+
+  def __post_init__(self):
+    unknown = [a for a in self.algorithms if a not in ALGORITHMS]
+    if unknown or not self.algorithms:
+      raise ValueError(f'--algorithms: unknown {unknown}; choose among {", ".join(ALGORITHMS)}')
+    if self.seeds < 1:
+      raise ValueError('--seeds must be >= 1')
+    if not self.output:
+      raise ValueError('--output (the comparison folder) is required')

@@ -47,6 +47,11 @@ class RunSetup:
   client_cfg: ClientConfig
   aggregation_cfg: AggregationConfig
 
+  def seeded_model_cfg(self) -> model_config.ModelConfig:
+    """The model is seeded by the run's --seed unless the model config sets its own seed."""
+    seed = self.cfg.seed if self.model_cfg.seed is None else self.model_cfg.seed
+    return dataclasses.replace(self.model_cfg, seed=seed)
+
 
 def _versions() -> dict:
   return {'python': platform.python_version(), 'tensorflow': tf.__version__,
@@ -121,6 +126,10 @@ def _eval_table(results: Dict[str, Dict[str, dict]]) -> Dict[str, float]:
   return flat
 
 
+def mean_auc(results: Dict[str, Dict[str, dict]]) -> float:
+  return _eval_table(results)['mean_auc']
+
+
 def format_results(metrics: dict) -> str:
   """The scenario x task AUC table, beside the oracle when known."""
   test, oracle = metrics['test'], metrics.get('oracle')
@@ -145,7 +154,10 @@ class _Trainer:
 
   def initialize(self): ...
   def run_round(self, state, round_num: int): ...
-  def evaluate(self, state, round_num: int) -> Dict[str, Dict[str, dict]]: ...
+  def evaluate(self, state, round_num: int, data: str | None = None, spec=None,
+               split: str = 'test') -> Dict[str, Dict[str, dict]]:
+    """Each scenario's model on `split` of `data` (default: the run's data); `spec` is that data's spec, whose
+    scenarios are evaluated with the run's models of the same name."""
   def after_round(self, round_num: int) -> None: ...
 
 
@@ -170,14 +182,17 @@ class FederatedTrainer(_Trainer):
     state, train = self.fp.process.next(state, inputs)
     return state, {k: float(v) for k, v in train.items()}
 
-  def evaluate(self, state, round_num):
+  def evaluate(self, state, round_num, data=None, spec=None, split='test'):
+    data, spec = data or self.data, spec or self.spec
+    own = [self.spec.scenario(s.name) for s in spec.scenarios]  # the run's scenario: index and storage
     inputs = [collections.OrderedDict(
-        data=pipeline.partition_pattern(self.data, self.spec, 'test', s.name),
-        state=self.run.client_state(s.directory, round_num), key=np.int32(s.index)) for s in self.spec.scenarios]
+        data=pipeline.partition_pattern(data, spec, split, s.name),
+        state=self.run.client_state(o.directory, round_num), key=np.int32(o.index))
+        for s, o in zip(spec.scenarios, own)]
     out = self.fp.evaluate(state, inputs)
     return {s.name: {t: {'auc': float(o[t]['auc']), 'logloss': float(o[t]['logloss']),
-                         'examples': int(o['examples'])} for t in self.spec.task_names}
-            for s, o in zip(self.spec.scenarios, out)}
+                         'examples': int(o['examples'])} for t in spec.task_names}
+            for s, o in zip(spec.scenarios, out)}
 
   def after_round(self, round_num):
     for s in self.spec.scenarios:
@@ -209,14 +224,14 @@ class CentralizedTrainer(_Trainer):
         if len(self.spec.task_names) > 1 else {f'loss_{self.spec.task_names[0]}': float(history.history['loss'][-1])}
     return self.model.get_weights(), losses
 
-  def evaluate(self, state, round_num):
+  def evaluate(self, state, round_num, data=None, spec=None, split='test'):
+    data, spec = data or self.data, spec or self.spec
     self.model.set_weights(state)
     out = {}
-    for s in self.spec.scenario_names:
+    for s in spec.scenario_names:
       labels = {t: [] for t in self.spec.task_names}
       probs = {t: [] for t in self.spec.task_names}
-      for f, l in pipeline.make_dataset(self.data, self.spec, 'test', s, PipelineConfig(batch_size=4096,
-                                                                                         shuffle_buffer=0)):
+      for f, l in pipeline.make_dataset(data, spec, split, s, PipelineConfig(batch_size=4096, shuffle_buffer=0)):
         p = self.model(f, training=False)
         for t in self.spec.task_names:
           labels[t].append(l[t].numpy())
@@ -231,6 +246,22 @@ class CentralizedTrainer(_Trainer):
     pass
 
 
+def make_model_fn(setup: RunSetup, spec) -> Callable[[], tf.keras.Model]:
+  model_cfg = setup.seeded_model_cfg()
+  inputs = model_config.ModelInputs.from_dataset_spec(spec)
+  return lambda: models.build_model(inputs, model_cfg)
+
+
+def build_trainer(setup: RunSetup, spec, data: str, run: RunDirectory, model_fn) -> _Trainer:
+  if setup.cfg.algorithm == CENTRALIZED:
+    return CentralizedTrainer(setup, spec, data, model_fn)
+  return FederatedTrainer(setup, spec, data, run, model_fn)
+
+
+def checkpoint_manager(run: RunDirectory) -> tff.program.FileProgramStateManager:
+  return tff.program.FileProgramStateManager(run.checkpoints, keep_total=2, keep_first=False)
+
+
 def train(setup: RunSetup, log: Callable[[str], None] = print) -> dict:
   """Runs (or resumes) a run and returns its metrics.json content."""
   cfg = setup.cfg
@@ -243,13 +274,8 @@ def train(setup: RunSetup, log: Callable[[str], None] = print) -> dict:
   if os.path.exists(summary_path):
     with open(summary_path) as f:
       oracle_auc = json.load(f).get('oracle_auc')
-  model_cfg = dataclasses.replace(setup.model_cfg, seed=cfg.seed if setup.model_cfg.seed is None else setup.model_cfg.seed)
-  inputs = model_config.ModelInputs.from_dataset_spec(spec)
-
-  def model_fn():
-    return models.build_model(inputs, model_cfg)
-
-  settings = {'train': dataclasses.asdict(cfg), 'model': dataclasses.asdict(model_cfg),
+  model_fn = make_model_fn(setup, spec)
+  settings = {'train': dataclasses.asdict(cfg), 'model': dataclasses.asdict(setup.seeded_model_cfg()),
               'client': dataclasses.asdict(setup.client_cfg), 'aggregation': dataclasses.asdict(setup.aggregation_cfg),
               'versions': _versions(), 'data_dir': data, 'data_spec': spec.to_json()}
   if cfg.resume:
@@ -262,11 +288,8 @@ def train(setup: RunSetup, log: Callable[[str], None] = print) -> dict:
   with open(run.config_json, 'w') as f:
     json.dump(settings, f, indent=1)
 
-  if cfg.algorithm == CENTRALIZED:
-    trainer = CentralizedTrainer(setup, spec, data, model_fn)
-  else:
-    trainer = FederatedTrainer(setup, spec, data, run, model_fn)
-  manager = tff.program.FileProgramStateManager(run.checkpoints, keep_total=2, keep_first=False)
+  trainer = build_trainer(setup, spec, data, run, model_fn)
+  manager = checkpoint_manager(run)
   state = trainer.initialize()
   start_round = 0
   if cfg.resume:
@@ -304,7 +327,7 @@ def train(setup: RunSetup, log: Callable[[str], None] = print) -> dict:
   if last_eval is None:  # resumed after the last round: evaluate the final state
     last_eval = trainer.evaluate(state, cfg.rounds)
   result = {'algorithm': cfg.algorithm, 'rounds': cfg.rounds, 'test': last_eval,
-            'mean_auc': _eval_table(last_eval)['mean_auc']}
+            'mean_auc': mean_auc(last_eval)}
   if oracle_auc:
     result['oracle'] = {s: {t: {'auc': a} for t, a in tasks.items()} for s, tasks in oracle_auc.items()}
     result['oracle_mean_auc'] = float(np.mean([a for tasks in oracle_auc.values() for a in tasks.values()]))

@@ -31,3 +31,16 @@ def read_all(source: sources.Source, split: str, on_bad_row: str = 'error', chun
     for scenario, group in rows.groupby(sources.SCENARIO):
       acct.keep(split, scenario, len(group), group[tasks].sum().to_dict())
   return rows, acct
+
+
+def small_model_config():
+  from pfmsmt_tf import config as model_config  # pylint: disable=g-import-not-at-top
+  return model_config.ModelConfig(embedding_dim=4, expert_units=(8,), tower_units=(4,), seed=0)
+
+
+def small_setup(data: str, output: str, algorithm: str = 'pfmsmtrec', rounds: int = 2, **kw):
+  """A run of the small model, evaluated every round."""
+  from federated import training  # pylint: disable=g-import-not-at-top
+  from federated.config import AggregationConfig, ClientConfig, TrainConfig  # pylint: disable=g-import-not-at-top
+  return training.RunSetup(TrainConfig(data=data, algorithm=algorithm, rounds=rounds, output=output, eval_every=1,
+                                       **kw), small_model_config(), ClientConfig(batch_size=128), AggregationConfig())

@@ -14,12 +14,13 @@ import tensorflow_federated as tff
 from data_pipelines import prepare, spec as spec_lib
 from data_pipelines.config import PrepareConfig
 from federated import algorithms, client_work, process, training
-from federated.config import AggregationConfig, ClientConfig, TrainConfig
+from federated.config import ClientConfig
 from pfmsmt_tf import config as model_config
 from pfmsmt_tf import metrics, models, template
+from tests import helpers
 from tests.conftest import REPO
 
-SMALL_MODEL = model_config.ModelConfig(embedding_dim=4, expert_units=(8,), tower_units=(4,), seed=0)
+SMALL_MODEL = helpers.small_model_config()
 
 
 @pytest.fixture(scope='module')
@@ -105,9 +106,7 @@ def test_round_signature_for_every_other_preset(data, name):
   _check_signature(data, name)
 
 
-def _setup(data, output, algorithm='pfmsmtrec', rounds=2, **kw):
-  return training.RunSetup(TrainConfig(data=data, algorithm=algorithm, rounds=rounds, output=output, eval_every=1,
-                                       **kw), SMALL_MODEL, ClientConfig(batch_size=128), AggregationConfig())
+_setup = helpers.small_setup
 
 
 def test_run_directory_contract(data, tmp_path):

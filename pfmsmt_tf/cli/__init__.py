@@ -10,6 +10,9 @@ SUBCOMMANDS = {
     'prepare': ('pfmsmt_tf.cli.prepare', 'Source files -> per-scenario TFRecord partitions, spec and summary.'),
     'train': ('pfmsmt_tf.cli.train', 'Federated (or centralized) training into a run directory.'),
     'describe': ('pfmsmt_tf.cli.describe', 'Parameters per template role and group, bytes per client per round.'),
+    'evaluate': ('pfmsmt_tf.cli.evaluate', 'Re-evaluates a run\'s latest checkpoint, on its data or other prepared data.'),
+    'compare': ('pfmsmt_tf.cli.compare', 'Algorithms x seeds under the same settings: report.md/.csv and plots.'),
+    'export': ('pfmsmt_tf.cli.export', 'One SavedModel per scenario for TF Serving, raw features in.'),
 }
 
 

@@ -1,0 +1,90 @@
+"""A run directory read back: its settings, the latest checkpointed state, and each scenario's Keras model.
+
+`pfmsmt evaluate` and `pfmsmt export` start here. A scenario's model is the global parameters of the server
+state, its own row of each personalized group, and its local parameters from its own storage
+(`RUN/clients/<scenario>/round_<r>.state`, the file the client computation wrote at that round).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from typing import Dict
+
+import tensorflow as tf
+
+from data_pipelines import spec as spec_lib
+from federated import client_work
+from federated import training
+from federated.config import AggregationConfig, ClientConfig, TrainConfig
+from pfmsmt_tf import config as model_config
+
+
+def load_setup(run_dir: str) -> tuple:
+  """(RunSetup, settings) from RUN/config.json."""
+  path = os.path.join(os.path.abspath(run_dir), 'config.json')
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'{path} not found: {run_dir} is not a run directory (written by `pfmsmt train`)')
+  with open(path) as f:
+    settings = json.load(f)
+  setup = training.RunSetup(
+      cfg=TrainConfig(**{**settings['train'], 'output': os.path.abspath(run_dir), 'resume': True,
+                         'overwrite': False}),
+      model_cfg=model_config.ModelConfig(**settings['model']),
+      client_cfg=ClientConfig(**settings['client']),
+      aggregation_cfg=AggregationConfig(**settings['aggregation']))
+  return setup, settings
+
+
+class FinishedRun:
+  """The latest checkpoint of a run; needs TFF's execution context (`runtime.local_runtime()`)."""
+
+  def __init__(self, run_dir: str):
+    self.setup, self.settings = load_setup(run_dir)
+    self.run = training.RunDirectory(run_dir)
+    self.data = self.settings['data_dir']
+    self.spec = spec_lib.load_spec(self.data)
+    self.model_fn = training.make_model_fn(self.setup, self.spec)
+    self.trainer = training.build_trainer(self.setup, self.spec, self.data, self.run, self.model_fn)
+    state, version = asyncio.run(training.checkpoint_manager(self.run).load_latest(self.trainer.initialize()))
+    if state is None:
+      raise ValueError(f'{self.run.root} has no checkpoint yet (not one round finished)')
+    self.state, self.round = state, int(version)
+
+  @property
+  def algorithm(self) -> str:
+    return self.setup.cfg.algorithm
+
+  def evaluate(self, data: str | None = None, split: str = 'test') -> Dict[str, Dict[str, dict]]:
+    """Every scenario's model on `split` of `data`, which must share the run's encoding."""
+    spec = None
+    if data is not None:
+      spec = spec_lib.load_spec(data)
+      problems = spec_lib.encoding_differences(self.spec, self.data, spec, data)
+      if problems:
+        raise ValueError(f'{data} is not encoded like the data of run {self.run.root} ({self.data}): '
+                         f'{"; ".join(problems)}. Prepare it with `pfmsmt prepare --encoding_from={self.data}`.')
+    return self.trainer.evaluate(self.state, self.round, data=data, spec=spec, split=split)
+
+  def scenario_model(self, scenario: str) -> tf.keras.Model:
+    """The Keras model that scenario's client evaluates, with its weights at the checkpoint."""
+    model = self.model_fn()
+    if self.algorithm == training.CENTRALIZED:
+      model.set_weights(self.state)
+      return model
+    s = self.spec.scenario(scenario)
+    fp = self.trainer.fp
+    layout, weights = fp.layout, model.weights
+    for j, i in enumerate(layout.global_idx):
+      weights[i].assign(self.state['model']['global'][j])
+    for key in layout.group_idx:
+      for i, value in layout.unflatten_group(key, self.state['model']['personalized'][key][s.index]).items():
+        weights[i].assign(value)
+    local = list(weights) if fp.algorithm.personal_model else [weights[i] for i in layout.local_idx]
+    path = self.run.client_state(s.directory, self.round)
+    if local and not os.path.exists(path):
+      raise FileNotFoundError(f'{path} not found: the local parameters of scenario {scenario!r} at round '
+                              f'{self.round} are missing from the run directory')
+    client_work.load_state(tf.constant(path), local)
+    return model

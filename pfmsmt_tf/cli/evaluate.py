@@ -1,0 +1,40 @@
+"""pfmsmt evaluate: re-evaluates a run's latest checkpoint, on its own test split or on other prepared data.
+
+Other data must share the run's encoding: prepare it with `pfmsmt prepare --encoding_from=<the run's data>`.
+Each scenario of that data is evaluated with the run's model of the same scenario.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from absl import flags
+
+from pfmsmt_tf.cli import common
+
+flags.DEFINE_string('run', '', 'The run directory (written by pfmsmt train).')
+flags.DEFINE_string('data', '', 'A prepared data folder (default: the run\'s own data).')
+flags.DEFINE_string('split', 'test', 'The split to evaluate on.')
+flags.DEFINE_string('output', '', 'Also write the metrics as JSON to this file.')
+FLAGS = flags.FLAGS
+
+
+def main() -> None:
+  from federated import restore, runtime, training  # pylint: disable=g-import-not-at-top
+  if not FLAGS.run:
+    raise ValueError('--run (a run directory) is required')
+  with runtime.local_runtime():
+    finished = restore.FinishedRun(FLAGS.run)
+    test = finished.evaluate(FLAGS.data or None, FLAGS.split)
+  result = {'algorithm': finished.algorithm, 'rounds': finished.round, 'run': finished.run.root,
+            'data': FLAGS.data or finished.data, 'split': FLAGS.split, 'test': test,
+            'mean_auc': training.mean_auc(test)}
+  print(training.format_results(result))
+  if FLAGS.output:
+    with open(FLAGS.output, 'w') as f:
+      json.dump(result, f, indent=1)
+
+
+def run(argv) -> None:
+  common.run_app(main, argv, sys.modules[__name__])

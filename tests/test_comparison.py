@@ -1,0 +1,68 @@
+"""pfmsmt compare: every algorithm x seed, a report whose numbers are the runs' own, and a restartable matrix."""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data_pipelines import prepare
+from data_pipelines.config import PrepareConfig
+from federated import comparison, runtime
+from federated.config import CompareConfig
+from tests import helpers
+
+
+@pytest.fixture(scope='module')
+def compared(tmp_path_factory):
+  root = tmp_path_factory.mktemp('compare')
+  data = str(root / 'data')
+  prepare.prepare(PrepareConfig(output=data, rows_per_scenario=400), log=lambda *_: None)
+  cfg = CompareConfig(algorithms=('pfmsmtrec', 'local'), seeds=2, output=str(root / 'cmp'))
+  base = helpers.small_setup(data, cfg.output, rounds=2)
+  with runtime.local_runtime():
+    results = comparison.run_all(cfg, base, log=lambda *_: None)
+  table = comparison.write_report(results, cfg.output, 'pfmsmt compare --test')
+  return cfg, base, results, table
+
+
+def test_report_numbers_are_the_runs_numbers(compared):
+  cfg, _, results, table = compared
+  assert len(results) == 4
+  for algorithm in cfg.algorithms:
+    runs = [json.load(open(os.path.join(comparison.run_dir(cfg.output, algorithm, s), 'metrics.json')))
+            for s in range(2)]
+    aucs = [r['test']['ES']['ctcvr']['auc'] for r in runs]
+    row = table[(table.algorithm == algorithm) & (table.scenario == 'ES') & (table.task == 'ctcvr')].iloc[0]
+    assert row.auc_mean == pytest.approx(np.mean(aucs)) and row.auc_std == pytest.approx(np.std(aucs, ddof=1))
+    mean_row = table[(table.algorithm == algorithm) & (table.scenario == 'mean')].iloc[0]
+    assert mean_row.auc_mean == pytest.approx(np.mean([r['mean_auc'] for r in runs])) and mean_row.seeds == 2
+  csv = pd.read_csv(os.path.join(cfg.output, 'report.csv'))
+  assert set(csv.algorithm) == {'pfmsmtrec', 'local', 'oracle'}
+  report = open(os.path.join(cfg.output, 'report.md')).read()
+  assert '| oracle |' in report and 'pfmsmt compare --test' in report and 'gap to oracle' in report
+  assert report.count('**') == 2 * 9  # one best per column: 4 scenarios x 2 tasks + mean
+  for png in ('auc_by_round.png', 'auc_by_scenario.png'):
+    with open(os.path.join(cfg.output, png), 'rb') as f:
+      assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+
+def test_seeds_differ_and_a_rerun_reuses_finished_runs(compared):
+  cfg, base, results, _ = compared
+  by_seed = [r['mean_auc'] for r in results if r['algorithm'] == 'pfmsmtrec']
+  assert by_seed[0] != by_seed[1]
+  lines = []
+  with runtime.local_runtime():
+    again = comparison.run_all(cfg, base, log=lines.append)
+  assert lines == [] and [r['mean_auc'] for r in again] == [r['mean_auc'] for r in results]
+  with pytest.raises(ValueError, match='ran 2 rounds'):
+    comparison.run_all(cfg, dataclasses.replace(base, cfg=dataclasses.replace(base.cfg, rounds=3)))
+
+
+def test_config_errors():
+  with pytest.raises(ValueError, match='unknown'):
+    CompareConfig(algorithms=('pfmsmtrec', 'fedsgd'), output='x')
+  with pytest.raises(ValueError, match='--output'):
+    CompareConfig()
