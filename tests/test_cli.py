@@ -95,3 +95,21 @@ def test_train_errors_before_any_training(tmp_path):
   with pytest.raises(FileExistsError, match='--resume'):
     training.train(setup(output=str(tmp_path / 'used')))
   assert issubclass(FileExistsError, common.USER_ERRORS) and issubclass(PermissionError, common.USER_ERRORS)
+
+
+def test_evaluate_compare_export_help_and_errors(tmp_path):
+  r = _pfmsmt()
+  for name in ('evaluate', 'compare', 'export'):
+    assert name in r.stdout
+  expected = {'compare': ('--algorithms', '--seeds', '--rounds', '--tau', '--expert_units'),
+              'evaluate': ('--run', '--data', '--split'),
+              'export': ('--run', '--output', '--scenarios', '--version')}
+  for name, wanted in expected.items():
+    r = _pfmsmt(name, '--help')
+    assert r.returncode == 0, r.stderr
+    for flag in wanted:
+      assert flag in r.stdout, (name, flag)
+  r = _pfmsmt('evaluate', f'--run={tmp_path}')
+  assert r.returncode == 2 and 'is not a run directory' in r.stderr and 'Traceback' not in r.stderr
+  r = _pfmsmt('compare', '--algorithms=pfmsmtrec,fedsgd', f'--output={tmp_path}')
+  assert r.returncode == 2 and 'unknown' in r.stderr and 'fedsgd' in r.stderr
