@@ -120,7 +120,8 @@ class TemplateAggregationFactory(tff.aggregators.WeightedAggregationFactory):
   """
 
   def __init__(self, group_conflicts: Mapping[str, str], cfg: AggregationConfig = AggregationConfig(),
-               global_factory: tff.aggregators.WeightedAggregationFactory | None = None):
+               global_factory: tff.aggregators.WeightedAggregationFactory |
+               tff.aggregators.UnweightedAggregationFactory | None = None):
     self._conflicts = dict(group_conflicts)
     self._cfg = cfg
     self._global_factory = global_factory or tff.aggregators.MeanFactory()
@@ -128,7 +129,11 @@ class TemplateAggregationFactory(tff.aggregators.WeightedAggregationFactory):
   def create(self, value_type, weight_type) -> tff.templates.AggregationProcess:
     has_global = len(value_type[GLOBAL]) > 0
     groups = list(self._conflicts)
-    global_process = self._global_factory.create(value_type[GLOBAL], weight_type) if has_global else None
+    weighted = isinstance(self._global_factory, tff.aggregators.WeightedAggregationFactory)
+    global_process = None
+    if has_global:  # an unweighted factory (differential privacy) ignores the example counts
+      global_process = (self._global_factory.create(value_type[GLOBAL], weight_type) if weighted
+                        else self._global_factory.create(value_type[GLOBAL]))
     cfg, conflicts = self._cfg, self._conflicts
     personalized_type = value_type[PERSONALIZED]
     counts_type = value_type[COUNTS]
@@ -157,7 +162,8 @@ class TemplateAggregationFactory(tff.aggregators.WeightedAggregationFactory):
     def next_fn(state, value, weight):
       measurements = collections.OrderedDict()
       if has_global:
-        out = global_process.next(state.global_state, value[GLOBAL], weight)
+        out = (global_process.next(state.global_state, value[GLOBAL], weight) if weighted
+               else global_process.next(state.global_state, value[GLOBAL]))
         global_state, global_result = out.state, out.result
         measurements['global'] = out.measurements
       else:

@@ -24,6 +24,12 @@ class AggregationConfig:
   cagrad_c: float = _field(0.4, 'CAGrad conflict-aversion coefficient c.')
   cagrad_alpha: float = _field(1.0, 'How far CAGrad moves each update towards the common direction, in [0, 1].')
   cagrad_steps: int = _field(50, 'Gradient steps of the CAGrad simplex solve.')
+  dp_noise_multiplier: float = _field(0.0, 'Scenario-level differential privacy of the global updates: noise '
+                                      'standard deviation / clip (0: off). See federated/privacy.py.')
+  dp_clip: float = _field(1.0, 'L2 clip of each client\'s global update when DP is on.')
+  dp_delta: float = _field(1e-5, 'The delta at which the spent epsilon is reported.')
+  strict: bool = _field(False, 'Stop the run when a client update holds NaN or Inf (default: reject that '
+                        'update with a warning and aggregate the others).')
 
   def __post_init__(self):
     if self.conflict not in CONFLICT_METHODS or self.tower_conflict not in CONFLICT_METHODS:
@@ -32,6 +38,8 @@ class AggregationConfig:
       raise ValueError(f'personalization must be one of {PERSONALIZATION_METHODS}')
     if self.tau <= 0:
       raise ValueError(f'tau must be positive, got {self.tau}')
+    if self.dp_noise_multiplier < 0 or self.dp_clip <= 0 or not 0 < self.dp_delta < 1:
+      raise ValueError('dp_noise_multiplier must be >= 0, dp_clip > 0 and dp_delta in (0, 1)')
     if not 0 <= self.cagrad_alpha <= 1:
       raise ValueError(f'cagrad_alpha must be in [0, 1], got {self.cagrad_alpha}')
 

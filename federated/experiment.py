@@ -32,6 +32,13 @@ class Experiment:
 
 def run_experiment(exp: Experiment, command: str, log=print) -> str:
   """Prepares (or reuses) the data in OUT/data, runs every algorithm x seed, writes OUT/report.*."""
+  results = run_runs(exp, log)
+  comparison.write_report(results, exp.compare.output, command, title=f'{exp.prepare.dataset}: comparison')
+  return os.path.join(exp.compare.output, 'report.md')
+
+
+def run_runs(exp: Experiment, log=print) -> list:
+  """Every algorithm x seed of the experiment (finished runs reused); their metrics."""
   out = os.path.abspath(exp.compare.output)
   data = os.path.join(out, 'data')
   if os.path.exists(os.path.join(data, spec_lib.SUMMARY_FILE)):
@@ -42,6 +49,4 @@ def run_experiment(exp: Experiment, command: str, log=print) -> str:
   base = training.RunSetup(dataclasses.replace(exp.train, data=data, output=out), exp.model, exp.client,
                            exp.aggregation)
   with runtime.local_runtime():
-    results = comparison.run_all(exp.compare, base, log=log)
-  comparison.write_report(results, out, command, title=f'{exp.prepare.dataset}: comparison')
-  return os.path.join(out, 'report.md')
+    return comparison.run_all(exp.compare, base, log=log)

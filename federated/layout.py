@@ -50,6 +50,24 @@ class ModelLayout:
     return collections.OrderedDict(
         (k, tff.TensorType(np.float32, [self.num_clients, self.group_size(k)])) for k in self.group_idx)
 
+  # What crosses the network ---------------------------------------------------------------------------
+  def exchanged(self, tasks) -> Dict[str, List[tuple]]:
+    """(name, dtype, shape) of every value a client receives ('down') and sends ('up') in a round, as the
+    template declares it; tests/test_process.py checks it against the round's TFF types."""
+    k = self.num_clients
+    path = {a.index: a.path for a in self.assignments}
+    down = [(f'global/{path[i]}', 'float32', tuple(self.shapes[i])) for i in self.global_idx]
+    down += [(f'personalized/{key} (own row only)', 'float32', (self.group_size(key),)) for key in self.group_idx]
+    down += [('inputs/data (file pattern of its own rows)', 'str', ()), ('inputs/state_in (its own file path)', 'str', ()),
+             ('inputs/state_out (its own file path)', 'str', ()), ('inputs/key (scenario index)', 'int32', ()),
+             ('inputs/seed', 'int32', ())]
+    up = [(f'update/global/{path[i]}', 'float32', tuple(self.shapes[i])) for i in self.global_idx]
+    up += [(f'update/personalized/{key} (own row; the other K-1 rows are zeros)', 'float32',
+            (k, self.group_size(key))) for key in self.group_idx]
+    up += [('update/counts (own example count at its index)', 'float32', (k,)), ('weight (example count)', 'float32', ())]
+    up += [(f'metrics/loss_{t}', 'float32', ()) for t in tasks] + [('metrics/examples', 'float32', ())]
+    return {'down': down, 'up': up}
+
   # Flattening ------------------------------------------------------------------------------------------
   def flatten_group(self, key: str, values: List) -> tf.Tensor:
     parts = [tf.reshape(values[i], [-1]) for i in self.group_idx[key]]

@@ -3,7 +3,9 @@
 Round r: the server broadcasts the global parameters and sends each client only its own personalized
 parameters (`tff.federated_select` keyed by the scenario index); clients train (local parameters from their
 own storage); the template aggregator averages global updates and personalizes each group's updates; the
-server applies them. The round returns the new server state and example-weighted train losses, nothing else.
+server applies them. A client output holding NaN or Inf is replaced by a zero update of weight 0 before it is
+aggregated (as TFF's zeroing aggregators do), and flagged. The round returns the new server state, the
+example-weighted train losses and the flags, nothing else.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from data_pipelines import spec as spec_lib
 from federated import aggregators
 from federated import algorithms as algorithms_lib
 from federated import client_work
+from federated import privacy
 from federated.config import AggregationConfig, ClientConfig
 from federated.layout import ModelLayout
 from pfmsmt_tf import template as template_lib
@@ -45,6 +48,8 @@ def build_process(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm: al
   client_update = client_work.build_client_update(layout, spec, algorithm, client_cfg)
   client_eval = client_work.build_client_eval(layout, spec, algorithm, client_cfg)
   update_type = client_update.type_signature.result
+  if global_factory is None and privacy.enabled(agg_cfg):
+    global_factory = privacy.global_factory(agg_cfg, k_clients)
   factory = aggregators.TemplateAggregationFactory(aggregators.group_conflicts(layout.groups, agg_cfg), agg_cfg,
                                                    global_factory)
   aggregation = factory.create(update_type['update'], update_type['weight'])
@@ -80,6 +85,13 @@ def build_process(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm: al
   def select_own(personalized, key):
     return collections.OrderedDict((k, tf.gather(v, key)) for k, v in personalized.items())
 
+  @tff.tensorflow.computation(update_type, np.int32)
+  def screen(output, key):
+    """An output holding NaN or Inf becomes a zero update of weight 0, flagged in `rejected` ([K] int32)."""
+    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(x)) for x in tf.nest.flatten(output)])
+    zeroed = tf.nest.map_structure(lambda x: tf.where(finite, x, tf.zeros_like(x)), output)
+    return zeroed, tf.scatter_nd([[key]], [tf.cast(tf.logical_not(finite), tf.int32)], [k_clients])
+
   @tff.tensorflow.computation(np.int32)
   def as_key_list(key):
     return tf.reshape(key, [1])
@@ -95,12 +107,16 @@ def build_process(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm: al
 
   @tff.federated_computation(state_type, tff.FederatedType(client_work.TRAIN_INPUT_TYPE, tff.CLIENTS))
   def next_fn(state, inputs):
-    outputs = tff.federated_map(client_update, (*distribute(state, inputs.key), inputs))
+    screened = tff.federated_map(screen, (
+        tff.federated_map(client_update, (*distribute(state, inputs.key), inputs)), inputs.key))
+    outputs, rejected = screened[0], screened[1]
     aggregated = aggregation.next(state.aggregator, outputs.update, outputs.weight)
     new_state = tff.federated_zip(collections.OrderedDict(
         model=tff.federated_map(apply_update, (state.model, aggregated.result)),
         aggregator=aggregated.state))
-    return new_state, tff.federated_mean(outputs.metrics, weight=outputs.weight)
+    return new_state, tff.federated_zip(collections.OrderedDict(
+        train=tff.federated_mean(outputs.metrics, weight=outputs.weight),
+        rejected=tff.federated_sum(rejected)))
 
   @tff.federated_computation(state_type, tff.FederatedType(client_work.EVAL_INPUT_TYPE, tff.CLIENTS))
   def evaluate(state, inputs):

@@ -29,6 +29,7 @@ import tensorflow_federated as tff
 from data_pipelines import pipeline, prepare
 from data_pipelines import spec as spec_lib
 from data_pipelines.config import PipelineConfig
+from federated import privacy
 from federated import process as process_lib
 from federated import runtime
 from federated.config import AggregationConfig, ClientConfig, TrainConfig
@@ -37,6 +38,11 @@ from pfmsmt_tf import metrics as metrics_lib
 from pfmsmt_tf import models
 
 CENTRALIZED = 'centralized'
+REJECTED = 'rejected'  # scenarios whose update of the round held NaN or Inf
+
+
+class NonFiniteUpdateError(ValueError):
+  """A client update held NaN or Inf and the run may not go on (--strict, or no client left)."""
 KEEP_CLIENT_ROUNDS = 2  # client state files kept per scenario: the last checkpointed round and the next
 
 
@@ -179,8 +185,10 @@ class FederatedTrainer(_Trainer):
         state_in=self.run.client_state(s.directory, round_num),
         state_out=self.run.client_state(s.directory, round_num + 1),
         key=np.int32(s.index), seed=np.int32(self.cfg.seed * 100_003 + round_num)) for s in self.spec.scenarios]
-    state, train = self.fp.process.next(state, inputs)
-    return state, {k: float(v) for k, v in train.items()}
+    state, out = self.fp.process.next(state, inputs)
+    metrics = {k: float(v) for k, v in out['train'].items()}
+    metrics[REJECTED] = [s.name for s in self.spec.scenarios if out['rejected'][s.index]]
+    return state, metrics
 
   def evaluate(self, state, round_num, data=None, spec=None, split='test'):
     data, spec = data or self.data, spec or self.spec
@@ -246,6 +254,31 @@ class CentralizedTrainer(_Trainer):
     pass
 
 
+def _check_rejected(rejected: List[str], round_num: int, strict: bool, num_scenarios: int, start_round: int,
+                    log) -> None:
+  """A rejected update stops the run under --strict or when no client is left; else it is a warning."""
+  names = ', '.join(rejected)
+  if strict or len(rejected) == num_scenarios:
+    why = '--strict' if strict else 'no scenario left to aggregate'
+    raise NonFiniteUpdateError(
+        f'round {round_num}: the update of scenario(s) {names} holds NaN or Inf; stopped ({why}) before saving '
+        f'round {round_num}: the last checkpoint is round {max(round_num - 1, start_round)}')
+  log(f'warning: round {round_num}: rejected the update of scenario(s) {names} (NaN or Inf); aggregated the '
+      f'other {num_scenarios - len(rejected)}')
+
+
+def check_disk_space(root: str, model_fn, num_clients: int, free_bytes: Callable[[str], int] | None = None) -> None:
+  """Fails before training when the run directory's disk cannot hold its checkpoints and client states."""
+  params = sum(int(np.prod(w.shape)) for w in model_fn().weights)
+  # Two kept checkpoints plus one being written (at most every client's copy of the model), and two client
+  # state files per client; 4 bytes a value, plus room for the CSV, TensorBoard and SavedModel overhead.
+  need = 4 * params * (3 * (num_clients + 1) + 2 * num_clients) + 16 * 2**20
+  free = (free_bytes or (lambda p: shutil.disk_usage(p).free))(root)
+  if free < need:
+    raise OSError(f'not enough free disk space for the run directory {root}: about {need / 2**20:.0f} MiB '
+                  f'needed, {free / 2**20:.0f} MiB free')
+
+
 def make_model_fn(setup: RunSetup, spec) -> Callable[[], tf.keras.Model]:
   model_cfg = setup.seeded_model_cfg()
   inputs = model_config.ModelInputs.from_dataset_spec(spec)
@@ -288,8 +321,10 @@ def train(setup: RunSetup, log: Callable[[str], None] = print) -> dict:
   with open(run.config_json, 'w') as f:
     json.dump(settings, f, indent=1)
 
+  check_disk_space(run.root, model_fn, len(spec.scenarios))
   trainer = build_trainer(setup, spec, data, run, model_fn)
   manager = checkpoint_manager(run)
+  dp_on = privacy.enabled(setup.aggregation_cfg) and cfg.algorithm != CENTRALIZED
   state = trainer.initialize()
   start_round = 0
   if cfg.resume:
@@ -304,7 +339,12 @@ def train(setup: RunSetup, log: Callable[[str], None] = print) -> dict:
   for r in range(start_round, cfg.rounds):
     t0 = time.time()
     state, train_metrics = trainer.run_round(state, r)
-    row = {'round': r + 1, **train_metrics}
+    rejected = train_metrics.pop(REJECTED, [])
+    if rejected:
+      _check_rejected(rejected, r + 1, setup.aggregation_cfg.strict, len(spec.scenarios), start_round, log)
+    row = {'round': r + 1, **train_metrics, REJECTED: ';'.join(rejected)}
+    if dp_on:
+      row['dp_epsilon'] = privacy.epsilon(setup.aggregation_cfg, r + 1)
     if (r + 1) % cfg.eval_every == 0 or r + 1 == cfg.rounds:
       last_eval = trainer.evaluate(state, r + 1)
       row.update(_eval_table(last_eval))
@@ -322,12 +362,19 @@ def train(setup: RunSetup, log: Callable[[str], None] = print) -> dict:
     shown = ' '.join(f'{k}={v:.4f}' for k, v in train_metrics.items() if k.startswith('loss'))
     if 'mean_auc' in row:
       shown += f' mean_auc={row["mean_auc"]:.4f}'
+    if dp_on:
+      shown += f' dp_epsilon={row["dp_epsilon"]:.3g}'
     log(f'round {r + 1}/{cfg.rounds} {shown} ({row["seconds"]:.1f}s, eta {eta:.0f}s)')
   writer.flush()
   if last_eval is None:  # resumed after the last round: evaluate the final state
     last_eval = trainer.evaluate(state, cfg.rounds)
   result = {'algorithm': cfg.algorithm, 'rounds': cfg.rounds, 'test': last_eval,
             'mean_auc': mean_auc(last_eval)}
+  if dp_on:
+    agg = setup.aggregation_cfg
+    result['dp'] = {'noise_multiplier': agg.dp_noise_multiplier, 'clip': agg.dp_clip, 'delta': agg.dp_delta,
+                    'rounds': cfg.rounds, 'epsilon': privacy.epsilon(agg, cfg.rounds),
+                    'covers': 'global updates, scenario-level; not the personalized groups, counts or losses'}
   if oracle_auc:
     result['oracle'] = {s: {t: {'auc': a} for t, a in tasks.items()} for s, tasks in oracle_auc.items()}
     result['oracle_mean_auc'] = float(np.mean([a for tasks in oracle_auc.values() for a in tasks.values()]))

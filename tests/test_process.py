@@ -2,9 +2,6 @@
 
 import json
 import os
-import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,7 +15,6 @@ from federated.config import ClientConfig
 from pfmsmt_tf import config as model_config
 from pfmsmt_tf import metrics, models, template
 from tests import helpers
-from tests.conftest import REPO
 
 SMALL_MODEL = helpers.small_model_config()
 
@@ -39,6 +35,27 @@ def _tensors(t):
   if isinstance(t, tff.StructType):
     return [x for _, m in tff.structure.iter_elements(t) for x in _tensors(m)]
   return []
+
+
+def _flat(t, prefix=''):
+  """(name, dtype, shape) of every tensor in a TFF type, names from struct fields or positions."""
+  if isinstance(t, tff.TensorType):
+    return [(prefix, 'str' if t.dtype == np.str_ else np.dtype(t.dtype).name, tuple(t.shape))]
+  if isinstance(t, (tff.FederatedType, tff.SequenceType)):
+    return _flat(t.member if isinstance(t, tff.FederatedType) else t.element, prefix)
+  out = []
+  for i, (name, member) in enumerate(tff.structure.iter_elements(t)):
+    out += _flat(member, f'{prefix}/{name if name else i}'.lstrip('/'))
+  return out
+
+
+def _same(declared, actual):
+  """The declared list equals the TFF types: same dtypes and shapes in order, same field names where TFF has them."""
+  assert [(d, s) for _, d, s in declared] == [(d, s) for _, d, s in actual]
+  for (name, _, _), (tff_name, _, _) in zip(declared, actual):
+    leaf = tff_name.split('/')[-1]
+    if not leaf.isdigit():
+      assert name.split(' ')[0].endswith(leaf), (name, tff_name)
 
 
 def _parameters(t) -> int:
@@ -86,6 +103,19 @@ def _check_signature(data, name):
   # What goes down: the global values broadcast, and only the own row of each personalized group.
   evaluate_in = fp.evaluate.type_signature.parameter[1]
   assert str(evaluate_in.member) == '<data=str,state=str,key=int32>'
+  # Every value exchanged, one by one, is what the template declares (what `pfmsmt describe` lists).
+  declared = fp.layout.exchanged(spec_lib.load_spec(data).task_names)
+  _same(declared['up'], _flat(update.type_signature.result))
+  _same(declared['down'], _flat(update.type_signature.parameter))
+  sent = {a.index for a in fp.layout.assignments if a.role != template.LOCAL}
+  assert sent == set(fp.layout.global_idx) | {i for g in fp.layout.group_idx.values() for i in g}
+  for a in fp.layout.assignments:
+    if a.role == template.LOCAL:
+      assert a.index not in sent, a.path  # never in any value: local parameters, BatchNorm where local
+  if name in ('pfmsmtrec', 'fedbn', 'local'):  # their templates keep BatchNorm home, statistics included
+    assert all(a.role == template.LOCAL for a in fp.layout.assignments if a.batch_norm)
+  strings = [n.split('/')[-1] for n, d, _ in _flat(update.type_signature.parameter) if d == 'str']
+  assert strings == ['data', 'state_in', 'state_out']  # file paths only: rows never travel
   return n_global, n_personal, n_local
 
 
@@ -137,41 +167,6 @@ def test_run_directory_contract(data, tmp_path):
 def test_centralized_reference(data, tmp_path):
   result = training.train_in_runtime(_setup(data, str(tmp_path / 'c'), algorithm='centralized'), log=lambda *_: None)
   assert result['algorithm'] == 'centralized' and 0 < result['mean_auc'] < 1
-
-
-def _pfmsmt(*args):
-  env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='3')
-  return subprocess.Popen([sys.executable, '-m', 'pfmsmt_tf.cli', 'train', *args], stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, env=env, cwd=REPO, text=True)
-
-
-def test_resume_after_a_kill_gives_the_same_metrics(data, tmp_path):
-  common = [f'--data={data}', '--rounds=4', '--eval_every=2', '--embedding_dim=4', '--expert_units=8',
-            '--tower_units=4', '--batch_size=128']
-  straight = _pfmsmt(*common, f'--output={tmp_path / "straight"}')
-  out, _ = straight.communicate(timeout=600)
-  assert straight.returncode == 0, out
-  killed = _pfmsmt(*common, f'--output={tmp_path / "killed"}')
-  for line in killed.stdout:
-    if line.startswith('round 2/4'):
-      killed.send_signal(signal.SIGKILL)
-      break
-  killed.communicate(timeout=60)
-  assert killed.returncode == -signal.SIGKILL
-  assert not os.path.exists(tmp_path / 'killed' / 'metrics.json')
-  resumed = _pfmsmt(*common, f'--output={tmp_path / "killed"}', '--resume')
-  out, _ = resumed.communicate(timeout=600)
-  assert resumed.returncode == 0, out
-  assert 'resuming' in out and 'round 3/4' in out and 'round 1/4' not in out
-  a = json.load(open(tmp_path / 'straight' / 'metrics.json'))
-  b = json.load(open(tmp_path / 'killed' / 'metrics.json'))
-  assert abs(a['mean_auc'] - b['mean_auc']) < 1e-5
-  for s in a['test']:
-    for t in ('ctr', 'ctcvr'):
-      assert abs(a['test'][s][t]['auc'] - b['test'][s][t]['auc']) < 1e-5
-      assert abs(a['test'][s][t]['logloss'] - b['test'][s][t]['logloss']) < 1e-5
-  rows = open(tmp_path / 'killed' / 'rounds.csv').read().splitlines()
-  assert [r.split(',')[0] for r in rows[1:]] == ['1', '2', '3', '4']
 
 
 def test_keras_auc_agrees_with_the_exact_auc():

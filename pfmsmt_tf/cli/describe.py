@@ -33,6 +33,25 @@ def main() -> None:
         f'{spec.task_names}, statistics {spec.statistics_scope})')
   print(f'model: {model.config.backbone}, {model.count_params():,} parameters')
   print(template.describe(tmpl, model))
+  if FLAGS.algorithm != 'centralized':
+    print()
+    print(format_exchanged(tmpl, model, spec))
+
+
+def format_exchanged(tmpl, model, spec) -> str:
+  """Every value a client receives and sends in one round of the TFF process, from the template."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from federated.layout import ModelLayout  # pylint: disable=g-import-not-at-top
+  from pfmsmt_tf import template  # pylint: disable=g-import-not-at-top
+  layout = ModelLayout(lambda: model, template.assign(tmpl, model), len(spec.scenarios))
+  lines = []
+  for direction, title in (('down', 'server -> client'), ('up', 'client -> server')):
+    items = layout.exchanged(spec.task_names)[direction]
+    wire = sum(4 * int(np.prod(shape)) for _, dtype, shape in items if dtype != 'str')
+    lines.append(f'{title}, each round ({len(items)} values, {wire:,} bytes of numbers on the wire):')
+    lines += [f'  {name:<72} {dtype:<8} {list(shape)}' for name, dtype, shape in items]
+  lines.append('nothing else: no local parameter, no raw row (rows are read where they lie, from the file pattern)')
+  return '\n'.join(lines)
 
 
 def run(argv) -> None:
