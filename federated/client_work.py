@@ -233,6 +233,7 @@ def build_client_eval(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm
           (t, collections.OrderedDict(auc=aucs[j].result(), logloss=log_loss[j] / tf.maximum(count, 1.0)))
           for j, t in enumerate(tasks))
       result['examples'] = count
+      result['key'] = inputs['key']  # results may come back in another order (remote workers)
       return result
 
     return run(global_w, selected, inputs)

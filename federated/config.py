@@ -77,6 +77,10 @@ class TrainConfig:
   eval_every: int = _field(5, 'Evaluate on the test split every N rounds (and always after the last).')
   resume: bool = _field(False, 'Continue the run in --output from its last checkpoint.')
   overwrite: bool = _field(False, 'Replace an existing run directory at --output.')
+  workers: Tuple[str, ...] = _field((), 'host:port of `pfmsmt worker`s: run the clients there (default: the local '
+                                    'runtime). --data then needs only spec.json; each worker holds its rows.')
+  placement: Tuple[str, ...] = _field((), 'SCENARIO:WORKER_INDEX for each scenario (default: scenarios split '
+                                      'evenly over --workers, in order).')
 
   def __post_init__(self):
     if self.rounds < 1 or self.eval_every < 1:

@@ -91,7 +91,7 @@ def _die_with_parent() -> None:
   ctypes.CDLL('libc.so.6', use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-class _BoundPopen(subprocess.Popen):
+class BoundPopen(subprocess.Popen):
   """A Popen whose TFF workers die with this process (TFF also uses Popen as a type, so a subclass)."""
 
   def __init__(self, args, **kwargs):
@@ -103,13 +103,13 @@ class _BoundPopen(subprocess.Popen):
 class _WorkerPopen:
   """Stands in for `subprocess` inside TFF's executor factory."""
 
-  Popen = _BoundPopen
+  Popen = BoundPopen
 
   def __getattr__(self, name):
     return getattr(subprocess, name)
 
 
-def _bind_workers_to_this_process() -> None:
+def bind_workers_to_this_process() -> None:
   from tensorflow_federated.python.core.impl.executor_stacks import executor_factory  # pylint: disable=g-import-not-at-top
   if sys.platform.startswith('linux') and not isinstance(executor_factory.subprocess, _WorkerPopen):
     executor_factory.subprocess = _WorkerPopen()
@@ -143,7 +143,7 @@ def local_runtime(num_clients: int = 0) -> Iterator[None]:
   """TFF's local C++ runtime for the duration of the block; its workers are stopped on every exit path."""
   import tensorflow_federated as tff  # pylint: disable=g-import-not-at-top
   install_shutdown_hooks()
-  _bind_workers_to_this_process()
+  bind_workers_to_this_process()
   tff.backends.native.set_sync_local_cpp_execution_context(default_num_clients=num_clients)
   try:
     yield

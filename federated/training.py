@@ -31,6 +31,7 @@ from data_pipelines import spec as spec_lib
 from data_pipelines.config import PipelineConfig
 from federated import privacy
 from federated import process as process_lib
+from federated import remote
 from federated import runtime
 from federated.config import AggregationConfig, ClientConfig, TrainConfig
 from pfmsmt_tf import config as model_config
@@ -168,22 +169,36 @@ class _Trainer:
 
 
 class FederatedTrainer(_Trainer):
+  """Client inputs are absolute paths in the local runtime, and paths relative to each worker's home folder
+  (its data and its local states) with remote workers (federated/remote.py)."""
 
   def __init__(self, setup: RunSetup, spec, data: str, run: RunDirectory, model_fn):
     self.spec, self.data, self.run, self.cfg = spec, data, run, setup.cfg
+    self.remote = bool(setup.cfg.workers)
     self.fp = process_lib.build_algorithm_process(setup.cfg.algorithm, model_fn, spec, setup.client_cfg,
                                                   setup.aggregation_cfg)
-    for s in spec.scenarios:
-      os.makedirs(os.path.join(run.clients, s.directory), exist_ok=True)
+    if not self.remote:
+      for s in spec.scenarios:
+        os.makedirs(os.path.join(run.clients, s.directory), exist_ok=True)
+
+  def _pattern(self, data, spec, split, scenario):
+    if self.remote:
+      return remote.relative_partition(spec, split, scenario)
+    return pipeline.partition_pattern(data, spec, split, scenario)
+
+  def _state(self, scenario_dir, round_num):
+    if self.remote:
+      return remote.relative_state(self.run.root, scenario_dir, round_num)
+    return self.run.client_state(scenario_dir, round_num)
 
   def initialize(self):
     return self.fp.process.initialize()
 
   def run_round(self, state, round_num):
     inputs = [collections.OrderedDict(
-        data=pipeline.partition_pattern(self.data, self.spec, 'train', s.name),
-        state_in=self.run.client_state(s.directory, round_num),
-        state_out=self.run.client_state(s.directory, round_num + 1),
+        data=self._pattern(self.data, self.spec, 'train', s.name),
+        state_in=self._state(s.directory, round_num),
+        state_out=self._state(s.directory, round_num + 1),
         key=np.int32(s.index), seed=np.int32(self.cfg.seed * 100_003 + round_num)) for s in self.spec.scenarios]
     state, out = self.fp.process.next(state, inputs)
     metrics = {k: float(v) for k, v in out['train'].items()}
@@ -194,15 +209,20 @@ class FederatedTrainer(_Trainer):
     data, spec = data or self.data, spec or self.spec
     own = [self.spec.scenario(s.name) for s in spec.scenarios]  # the run's scenario: index and storage
     inputs = [collections.OrderedDict(
-        data=pipeline.partition_pattern(data, spec, split, s.name),
-        state=self.run.client_state(o.directory, round_num), key=np.int32(o.index))
+        data=self._pattern(data, spec, split, s.name),
+        state=self._state(o.directory, round_num), key=np.int32(o.index))
         for s, o in zip(spec.scenarios, own)]
-    out = self.fp.evaluate(state, inputs)
-    return {s.name: {t: {'auc': float(o[t]['auc']), 'logloss': float(o[t]['logloss']),
-                         'examples': int(o['examples'])} for t in spec.task_names}
-            for s, o in zip(spec.scenarios, out)}
+    results = {int(r['key']): r for r in self.fp.evaluate(state, inputs)}  # by key: any order comes back
+    out = {}
+    for s, o in zip(spec.scenarios, own):
+      r = results[o.index]
+      out[s.name] = {t: {'auc': float(r[t]['auc']), 'logloss': float(r[t]['logloss']),
+                         'examples': int(r['examples'])} for t in spec.task_names}
+    return out
 
   def after_round(self, round_num):
+    if self.remote:
+      return  # the states are on the workers (a few hundred kB per scenario and round)
     for s in self.spec.scenarios:
       self.run.prune_client_states(s.directory, round_num + 1 - KEEP_CLIENT_ROUNDS)
 
@@ -295,7 +315,7 @@ def checkpoint_manager(run: RunDirectory) -> tff.program.FileProgramStateManager
   return tff.program.FileProgramStateManager(run.checkpoints, keep_total=2, keep_first=False)
 
 
-def train(setup: RunSetup, log: Callable[[str], None] = print) -> dict:
+def train(setup: RunSetup, log: Callable[[str], None] = print, placement=None) -> dict:
   """Runs (or resumes) a run and returns its metrics.json content."""
   cfg = setup.cfg
   run = RunDirectory(cfg.output)
@@ -338,7 +358,7 @@ def train(setup: RunSetup, log: Callable[[str], None] = print) -> dict:
   last_eval = None
   for r in range(start_round, cfg.rounds):
     t0 = time.time()
-    state, train_metrics = trainer.run_round(state, r)
+    state, train_metrics = _on_workers(lambda: trainer.run_round(state, r), placement, r + 1)
     rejected = train_metrics.pop(REJECTED, [])
     if rejected:
       _check_rejected(rejected, r + 1, setup.aggregation_cfg.strict, len(spec.scenarios), start_round, log)
@@ -346,7 +366,7 @@ def train(setup: RunSetup, log: Callable[[str], None] = print) -> dict:
     if dp_on:
       row['dp_epsilon'] = privacy.epsilon(setup.aggregation_cfg, r + 1)
     if (r + 1) % cfg.eval_every == 0 or r + 1 == cfg.rounds:
-      last_eval = trainer.evaluate(state, r + 1)
+      last_eval = _on_workers(lambda: trainer.evaluate(state, r + 1), placement, r + 1)
       row.update(_eval_table(last_eval))
     row['seconds'] = round(time.time() - t0, 3)
     rows.append(row)
@@ -384,6 +404,31 @@ def train(setup: RunSetup, log: Callable[[str], None] = print) -> dict:
 
 
 def train_in_runtime(setup: RunSetup, log=print) -> dict:
-  """`train` inside TFF's local runtime, whose workers are stopped on every exit path."""
-  with runtime.local_runtime():
-    return train(setup, log)
+  """`train` in TFF's local runtime (its workers stopped on every exit path), or on remote workers."""
+  cfg = setup.cfg
+  if not cfg.workers:
+    with runtime.local_runtime():
+      return train(setup, log)
+  if cfg.algorithm == CENTRALIZED:
+    raise ValueError('--workers: centralized pools every row in one place; it cannot run on workers')
+  if cfg.data == prepare.SYNTHETIC:
+    raise ValueError('--workers needs --data=DIR: the folder of spec.json (the workers hold the rows)')
+  spec = spec_lib.load_spec(cfg.data)
+  placement = remote.Placement.parse(cfg.workers, cfg.placement, spec.scenario_names)
+  log(placement.describe())
+  with remote.remote_runtime(placement, spec.scenario_names):
+    remote.check_data(placement, spec)
+    return train(setup, log, placement)
+
+
+def _on_workers(fn, placement, round_num: int):
+  """Runs a round's computation; a failure on remote workers names the worker that stopped answering."""
+  if placement is None:
+    return fn()
+  try:
+    return fn()
+  except Exception as e:  # pylint: disable=broad-except  (gRPC and TFF raise many kinds)
+    down = remote.unreachable(placement)
+    who = ', '.join(down) if down else 'a worker'
+    raise remote.WorkerError(f'round {round_num}: {who} failed ({type(e).__name__}: {str(e)[:300]}); restart it '
+                             'and run the same command with --resume') from e

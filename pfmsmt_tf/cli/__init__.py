@@ -13,6 +13,7 @@ SUBCOMMANDS = {
     'evaluate': ('pfmsmt_tf.cli.evaluate', 'Re-evaluates a run\'s latest checkpoint, on its data or other prepared data.'),
     'compare': ('pfmsmt_tf.cli.compare', 'Algorithms x seeds under the same settings: report.md/.csv and plots.'),
     'export': ('pfmsmt_tf.cli.export', 'One SavedModel per scenario for TF Serving, raw features in.'),
+    'worker': ('pfmsmt_tf.cli.worker', 'Serves TFF computations for this silo\'s scenarios (pfmsmt train --workers).'),
 }
 
 

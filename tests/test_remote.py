@@ -1,0 +1,131 @@
+"""Scenarios on separate workers, on loopback: `pfmsmt worker` x 2 and `train --workers` (federated/remote.py)."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import portpicker
+import pytest
+
+from data_pipelines import prepare
+from data_pipelines.config import PrepareConfig
+from federated import remote, training
+from tests import helpers
+from tests.conftest import REPO
+
+
+def _worker(port, data_root, state_root):
+  env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='3')
+  proc = subprocess.Popen([sys.executable, '-m', 'pfmsmt_tf.cli', 'worker', f'--port={port}',
+                           f'--data_root={data_root}', f'--state_root={state_root}'], env=env, cwd=REPO,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+  for line in proc.stdout:
+    if line.startswith('worker: serving'):
+      return proc
+  raise AssertionError(f'worker on port {port} did not start: {proc.wait()}')
+
+
+def _stop(proc):
+  if proc.poll() is None:
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.fixture(scope='module')
+def silos(tmp_path_factory):
+  """Two silos on loopback: silo 0 holds every partition, silo 1 too (placement decides who serves what)."""
+  root = tmp_path_factory.mktemp('remote')
+  data = str(root / 'data')
+  prepare.prepare(PrepareConfig(output=data, rows_per_scenario=600), log=lambda *_: None)
+  ports = [portpicker.pick_unused_port() for _ in range(2)]
+  procs = [_worker(p, data, str(root / f'silo{i}')) for i, p in enumerate(ports)]
+  yield root, data, ports, procs
+  for p in procs:
+    _stop(p)
+
+
+def _setup(data, output, ports, **kw):
+  setup = helpers.small_setup(data, output, rounds=3, **kw)
+  setup.cfg = training.TrainConfig(**{**setup.cfg.__dict__, 'workers': tuple(f'localhost:{p}' for p in ports),
+                                      'placement': ('NL:1', 'ES:0', 'FR:0', 'US:1')})
+  return setup
+
+
+def _same_metrics(a, b):
+  for s in a['test']:
+    for t in a['test'][s]:
+      assert abs(a['test'][s][t]['auc'] - b['test'][s][t]['auc']) < 1e-5, (s, t)
+      assert abs(a['test'][s][t]['logloss'] - b['test'][s][t]['logloss']) < 1e-5, (s, t)
+
+
+def test_two_workers_give_the_local_metrics_and_keep_states_home(silos):
+  root, data, ports, _ = silos
+  lines = []
+  local = training.train_in_runtime(helpers.small_setup(data, str(root / 'local'), rounds=3), log=lambda *_: None)
+  remote_result = training.train_in_runtime(_setup(data, str(root / 'remote'), ports), log=lines.append)
+  _same_metrics(local, remote_result)
+  assert lines[0] == f'placement:\n  worker 0 localhost:{ports[0]}: ES, FR\n  worker 1 localhost:{ports[1]}: NL, US'
+  # Each silo holds the local states of its own scenarios only; the coordinator holds none.
+  run = remote.run_namespace(str(root / 'remote'))
+  assert sorted(os.listdir(root / 'silo0' / 'clients' / run)) == ['ES', 'FR']
+  assert sorted(os.listdir(root / 'silo1' / 'clients' / run)) == ['NL', 'US']
+  assert not os.path.exists(root / 'remote' / 'clients')
+  assert json.load(open(root / 'remote' / 'metrics.json'))['mean_auc'] == pytest.approx(local['mean_auc'], abs=1e-6)
+
+
+def test_killed_worker_is_named_and_resume_finishes(silos):
+  root, data, ports, procs = silos
+  straight = json.load(open(root / 'remote' / 'metrics.json')) if (root / 'remote').exists() else None
+  setup = _setup(data, str(root / 'killed'), ports)
+  lines = []
+
+  def log(line):
+    lines.append(line)
+    if line.startswith('round 1/3'):
+      _stop(procs[1])  # worker 1 dies between round 1 and round 2
+
+  with pytest.raises(remote.WorkerError, match=rf'round 2: worker 1 \(localhost:{ports[1]}\) failed.*--resume'):
+    training.train_in_runtime(setup, log=log)
+  procs[1] = _worker(ports[1], data, str(root / 'silo1'))
+  setup = _setup(data, str(root / 'killed'), ports, resume=True)
+  result = training.train_in_runtime(setup, log=lines.append)
+  assert any(l.startswith('resuming') for l in lines)
+  if straight:
+    _same_metrics(straight, result)
+  assert np.isfinite(result['mean_auc'])
+
+
+def test_wrong_address_and_missing_data_fail_fast(silos, tmp_path):
+  root, data, ports, _ = silos
+  free = portpicker.pick_unused_port()
+  start = time.time()
+  with pytest.raises(remote.WorkerError, match=rf'worker 1 \(localhost:{free}\) is not reachable'):
+    training.train_in_runtime(_setup(data, str(tmp_path / 'a'), [ports[0], free]), log=lambda *_: None)
+  assert time.time() - start < 30
+  partial = str(tmp_path / 'partial')  # a silo that holds only NL's and ES's partitions
+  shutil.copytree(data, partial, ignore=shutil.ignore_patterns('FR', 'US'))
+  port = portpicker.pick_unused_port()
+  proc = _worker(port, partial, str(tmp_path / 'silo'))
+  try:
+    with pytest.raises(remote.WorkerError, match=rf"worker 0 \(localhost:{port}\) has no train partition of "
+                       r"scenario 'FR'"):
+      training.train_in_runtime(_setup(data, str(tmp_path / 'b'), [port, ports[1]]), log=lambda *_: None)
+  finally:
+    _stop(proc)
+  assert not os.path.exists(tmp_path / 'b' / 'checkpoints')
+
+
+def test_placement_parsing():
+  p = remote.Placement.parse(['a:1', 'b:2'], [], ['NL', 'ES', 'FR'])
+  assert p.scenario_worker == {'NL': 0, 'ES': 0, 'FR': 1}
+  with pytest.raises(ValueError, match='not host:port'):
+    remote.Placement.parse(['a'], [], ['NL'])
+  with pytest.raises(ValueError, match='no worker for'):
+    remote.Placement.parse(['a:1'], ['NL:0'], ['NL', 'ES'])
+  with pytest.raises(ValueError, match='worker index in 0..0'):
+    remote.Placement.parse(['a:1'], ['NL:3'], ['NL'])
