@@ -7,7 +7,7 @@ DEMO_RUN ?= runs/demo
 DEMO_ROUNDS ?= 10
 PYTEST_ARGS ?=
 
-.PHONY: test test-all demo bench venv clean
+.PHONY: test test-all demo bench bench-quality venv clean
 
 venv: $(STAMP)
 
@@ -30,8 +30,17 @@ test-all: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/pfmsmt train --data=synthetic --algorithm=pfmsmtrec --rounds=$(DEMO_ROUNDS) --output=$(DEMO_RUN) --overwrite
 
+# Each writes benchmarks/results/<name>.md; render_readme.py copies them into the README's results section.
 bench: $(STAMP)
 	$(PY) benchmarks/data_pipeline.py
+	$(PY) benchmarks/speed.py
+	$(PY) benchmarks/remote.py
+	$(PY) benchmarks/quality.py --quick
+	$(PY) benchmarks/render_readme.py
+
+bench-quality: $(STAMP)
+	$(PY) benchmarks/quality.py
+	$(PY) benchmarks/render_readme.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

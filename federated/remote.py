@@ -97,15 +97,17 @@ def worker_home(data_root: str, state_root: str) -> str:
   return state_root
 
 
-def start_worker(port: int, home: str, threads: int = 0) -> subprocess.Popen:
-  """TFF's C++ executor service on `port`, in `home`, bound to this process (dies with it)."""
+def start_worker(port: int, home: str, threads: int = 0, cpu: int | None = None) -> subprocess.Popen:
+  """TFF's C++ executor service on `port`, in `home`, bound to this process (dies with it); `threads` and
+  `cpu` (pinning, with taskset) model a small silo machine in benchmarks."""
   from tensorflow_federated.python.core.impl.executor_stacks import executor_factory  # pylint: disable=g-import-not-at-top
   binary = os.path.join(os.path.dirname(executor_factory.__file__), '..', '..', '..', '..', 'data',
                         runtime.WORKER_BINARY)
   env = dict(os.environ)
   if threads:  # for benchmarks: one silo = a small machine
     env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
-  return runtime.BoundPopen([os.path.normpath(binary), f'--port={port}'], cwd=home, env=env)
+  pin = ['taskset', '-c', str(cpu)] if cpu is not None else []
+  return runtime.BoundPopen(pin + [os.path.normpath(binary), f'--port={port}'], cwd=home, env=env)
 
 
 def serve(port: int, data_root: str, state_root: str, log=print) -> int:

@@ -95,7 +95,7 @@ class BoundPopen(subprocess.Popen):
   """A Popen whose TFF workers die with this process (TFF also uses Popen as a type, so a subclass)."""
 
   def __init__(self, args, **kwargs):
-    if args and os.path.basename(str(args[0])) == WORKER_BINARY:
+    if any(os.path.basename(str(a)) == WORKER_BINARY for a in list(args)[:4]):  # also behind taskset
       kwargs.setdefault('preexec_fn', _die_with_parent)
     super().__init__(args, **kwargs)
 

@@ -37,6 +37,7 @@ from federated.config import AggregationConfig, ClientConfig, TrainConfig
 from pfmsmt_tf import config as model_config
 from pfmsmt_tf import metrics as metrics_lib
 from pfmsmt_tf import models
+from pfmsmt_tf import template as template_lib
 
 CENTRALIZED = 'centralized'
 REJECTED = 'rejected'  # scenarios whose update of the round held NaN or Inf
@@ -175,8 +176,9 @@ class FederatedTrainer(_Trainer):
   def __init__(self, setup: RunSetup, spec, data: str, run: RunDirectory, model_fn):
     self.spec, self.data, self.run, self.cfg = spec, data, run, setup.cfg
     self.remote = bool(setup.cfg.workers)
+    template = template_lib.load_template(setup.cfg.template) if setup.cfg.template else None
     self.fp = process_lib.build_algorithm_process(setup.cfg.algorithm, model_fn, spec, setup.client_cfg,
-                                                  setup.aggregation_cfg)
+                                                  setup.aggregation_cfg, template=template)
     if not self.remote:
       for s in spec.scenarios:
         os.makedirs(os.path.join(run.clients, s.directory), exist_ok=True)

@@ -69,7 +69,7 @@ def test_all_nan_column_is_an_error_naming_it(tmp_path):
 
 
 def test_scenario_whose_rows_are_all_dropped_is_counted_not_kept(tmp_path):
-  text = f'{HEADER}\n{GOOD}' + ''.join(f'z,c1,bad,0,0\n' for _ in range(3))
+  text = f'{HEADER}\n{GOOD}' + ''.join('z,c1,bad,0,0\n' for _ in range(3))
   summary, cfg = _prepare(tmp_path, text, on_bad_row='drop')
   _adds_up(summary)
   assert summary['scenarios'] == ['x', 'y']

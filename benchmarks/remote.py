@@ -1,0 +1,104 @@
+"""Distributed runtime benchmark: round time with one worker versus two, each worker limited to one thread.
+
+Starts `worker_binary` services on loopback (as `pfmsmt worker` does), runs PF-MSMTrec rounds on 4 synthetic
+scenarios with every scenario on one worker, then with two scenarios on each of two workers, and prints the
+speed-up (target: at least 1.6x with two). The first round (tracing) is not timed.
+
+  python benchmarks/remote.py [--rows_per_scenario=25000] [--rounds=3]
+
+Writes benchmarks/results/remote.md.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import numpy as np  # noqa: E402
+import portpicker  # noqa: E402
+import tensorflow as tf  # noqa: E402  (before app.run: see pfmsmt_tf/cli/common.py)
+from absl import app, flags, logging  # noqa: E402  pylint: disable=g-multiple-import
+
+from data_pipelines import prepare  # noqa: E402
+from data_pipelines import spec as spec_lib  # noqa: E402
+from data_pipelines.config import PrepareConfig  # noqa: E402
+from federated import remote, training  # noqa: E402
+from federated.config import AggregationConfig, ClientConfig, TrainConfig  # noqa: E402
+from pfmsmt_tf import config as model_config  # noqa: E402
+
+flags.DEFINE_integer('rows_per_scenario', 25_000, 'Rows per scenario (train + test).')
+flags.DEFINE_integer('rounds', 3, 'Rounds per setting; the first is not timed.')
+flags.DEFINE_integer('threads', 1, 'TensorFlow threads of each worker.')
+flags.DEFINE_string('output', os.path.join(REPO, 'benchmarks', 'results', 'remote.md'), 'Report file.')
+FLAGS = flags.FLAGS
+
+
+def round_seconds(data: str, run_dir: str, placement: remote.Placement) -> float:
+  spec = spec_lib.load_spec(data)
+  setup = training.RunSetup(TrainConfig(data=data, output=run_dir, rounds=FLAGS.rounds, workers=placement.workers),
+                            model_config.ModelConfig(), ClientConfig(), AggregationConfig())
+  run = training.RunDirectory(run_dir)
+  os.makedirs(run.root, exist_ok=True)
+  times = []
+  with remote.remote_runtime(placement, spec.scenario_names):
+    trainer = training.build_trainer(setup, spec, data, run, training.make_model_fn(setup, spec))
+    state = trainer.initialize()
+    for r in range(FLAGS.rounds):
+      start = time.perf_counter()
+      state, _ = trainer.run_round(state, r)
+      times.append(time.perf_counter() - start)
+  return float(np.median(times[1:]))
+
+
+def main(argv) -> None:
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  with tempfile.TemporaryDirectory() as work:
+    data = os.path.join(work, 'data')
+    prepare.prepare(PrepareConfig(output=data, rows_per_scenario=FLAGS.rows_per_scenario), log=lambda *_: None)
+    ports = [portpicker.pick_unused_port() for _ in range(2)]
+    procs = [remote.start_worker(p, remote.worker_home(data, os.path.join(work, f'silo{i}')), FLAGS.threads,
+                                 cpu=i % os.cpu_count()) for i, p in enumerate(ports)]
+    try:
+      addresses = tuple(f'localhost:{p}' for p in ports)
+      scenarios = spec_lib.load_spec(data).scenario_names
+      one = remote.Placement(addresses[:1], {s: 0 for s in scenarios})
+      two = remote.Placement(addresses, {s: i // 2 for i, s in enumerate(scenarios)})
+      t_one = round_seconds(data, os.path.join(work, 'one'), one)
+      t_two = round_seconds(data, os.path.join(work, 'two'), two)
+    finally:
+      for p in procs:
+        p.kill()
+        p.wait()
+  rows = FLAGS.rows_per_scenario
+  cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), '?')
+  lines = [
+      '# Distributed runtime benchmark', '',
+      f'Command: `python benchmarks/remote.py --rows_per_scenario={rows} --rounds={FLAGS.rounds} '
+      f'--threads={FLAGS.threads}`  ',
+      f'Machine: {cpu}, {os.cpu_count()} CPUs, {platform.platform()}, TensorFlow {tf.__version__}  ',
+      f'Date: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  ',
+      f'Setting: PF-MSMTrec, default model, 4 synthetic scenarios of {rows:,} rows, each worker a '
+      f'`worker_binary` on loopback pinned to its own core (taskset) and limited to {FLAGS.threads} TensorFlow thread(s); the coordinator merges and '
+      'updates the server state in its own local runtime. Median of the timed rounds.', '',
+      '| workers | placement | seconds per round |', '|---|---|---|',
+      f'| 1 | NL, ES, FR, US on worker 0 | {t_one:.2f} |',
+      f'| 2 | NL, ES on worker 0; FR, US on worker 1 | {t_two:.2f} |',
+      f'| **speed-up** (target >= 1.6) | | **{t_one / t_two:.2f}x** |', '',
+  ]
+  report = '\n'.join(lines)
+  print(report)
+  os.makedirs(os.path.dirname(FLAGS.output), exist_ok=True)
+  with open(FLAGS.output, 'w') as f:
+    f.write(report)
+
+
+if __name__ == '__main__':
+  app.run(main)
