@@ -23,6 +23,7 @@ import hashlib
 import os
 import signal
 import subprocess
+import threading
 from typing import Dict, Iterator, List, Sequence
 
 from federated import runtime
@@ -201,11 +202,35 @@ class _Routed:
     except grpc.FutureTimeoutError:
       return False
 
+  def _in_thread(self, comp, arg) -> asyncio.Future:
+    """The worker call in a thread of its own: TFF's remote executor makes blocking gRPC calls, which would
+    otherwise hold the event loop and run the workers one after the other. Daemon threads: a call stuck
+    retrying a dead worker never keeps the process alive."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def settle(result, error):
+      if not future.done():
+        if error is None:
+          future.set_result(result)
+        else:
+          future.set_exception(error)
+
+    def target():
+      try:
+        result = asyncio.run(self._worker.invoke(comp, arg))
+        loop.call_soon_threadsafe(settle, result, None)
+      except BaseException as e:  # pylint: disable=broad-except  (handed to the awaiting coroutine)
+        loop.call_soon_threadsafe(settle, None, e)
+
+    threading.Thread(target=target, daemon=True, name=f'pfmsmt {self._name}').start()
+    return future
+
   async def invoke(self, comp, arg):
     if id(comp) not in self._client_parts:
       return await self._server.invoke(comp, arg)
     loop = asyncio.get_running_loop()
-    task = asyncio.ensure_future(self._worker.invoke(comp, arg))
+    task = self._in_thread(comp, arg)
     while True:
       done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_S)
       if done:
@@ -233,6 +258,7 @@ def remote_runtime(placement: Placement, scenarios: Sequence[str]) -> Iterator[N
   from tensorflow_federated.python.core.impl.execution_contexts import mergeable_comp_execution_context as mcec  # pylint: disable=g-import-not-at-top
   from tensorflow_federated.python.core.impl.types import type_analysis  # pylint: disable=g-import-not-at-top
   check_reachable(placement)
+  served = set(runtime.worker_processes())  # workers started by this process itself (benchmarks) stay up
   runtime.install_shutdown_hooks()
   runtime.bind_workers_to_this_process()
   server = tff.backends.native.create_async_local_cpp_execution_context()
@@ -263,7 +289,7 @@ def remote_runtime(placement: Placement, scenarios: Sequence[str]) -> Iterator[N
     try:
       yield
     finally:
-      runtime.shutdown_workers()
+      runtime.shutdown_workers(keep=served)
 
 
 def check_data(placement: Placement, spec, splits: Sequence[str] = ('train', 'test')) -> None:

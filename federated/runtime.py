@@ -42,13 +42,13 @@ def worker_processes(parent: int | None = None) -> List[int]:
   return found
 
 
-def shutdown_workers(timeout_s: float = 5.0) -> int:
+def shutdown_workers(timeout_s: float = 5.0, keep=()) -> int:
   """Stops this process's TFF workers: SIGINT, then SIGKILL after `timeout_s`. Returns how many were found.
 
   A stopped worker is left for its `Popen` owner in TFF to reap: as a zombie it holds no file descriptors
   (pipes close), and TFF's own clean-up can still signal and wait for it without an error.
   """
-  pids = worker_processes()
+  pids = [p for p in worker_processes() if p not in keep]  # keep: workers this process serves (benchmarks)
   for pid in pids:
     _signal(pid, signal.SIGINT)
   deadline = time.monotonic() + timeout_s
@@ -85,7 +85,7 @@ _hooks_installed = False
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
   """Runs in the forked worker before exec: the kernel sends it SIGTERM when its parent dies, even by SIGKILL."""
   import ctypes  # pylint: disable=g-import-not-at-top
   ctypes.CDLL('libc.so.6', use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -96,7 +96,7 @@ class BoundPopen(subprocess.Popen):
 
   def __init__(self, args, **kwargs):
     if any(os.path.basename(str(a)) == WORKER_BINARY for a in list(args)[:4]):  # also behind taskset
-      kwargs.setdefault('preexec_fn', _die_with_parent)
+      kwargs.setdefault('preexec_fn', die_with_parent)
     super().__init__(args, **kwargs)
 
 
