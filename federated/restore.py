@@ -42,6 +42,10 @@ class FinishedRun:
 
   def __init__(self, run_dir: str):
     self.setup, self.settings = load_setup(run_dir)
+    if self.setup.cfg.workers:
+      raise ValueError(f'{run_dir} was trained on workers {list(self.setup.cfg.workers)}: its scenarios\' local '
+                       'parameters stay there (clients/<run>/<scenario>/ under each --state_root), so it cannot be '
+                       'evaluated or exported here')
     self.run = training.RunDirectory(run_dir)
     self.data = self.settings['data_dir']
     self.spec = spec_lib.load_spec(self.data)

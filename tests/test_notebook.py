@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 NOTEBOOK = os.path.join(REPO, 'notebooks', 'quickstart.ipynb')
@@ -19,6 +21,7 @@ for i, cell in enumerate(cells):
 '''
 
 
+@pytest.mark.slow
 def test_quickstart_notebook_runs(tmp_path):
   nb = json.load(open(NOTEBOOK))
   assert nb['nbformat'] == 4 and 'install' in nb['cells'][1]['metadata']['tags']
