@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ sys.path.insert(0, REPO)
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top (before app.run: see pfmsmt_tf/cli/common.py)
+import report_file  # noqa: E402  (benchmarks/, this script's folder)
 from absl import app, flags  # pylint: disable=g-import-not-at-top,g-multiple-import
 
 flags.DEFINE_integer('rows_per_scenario', 20_000, 'Rows per scenario at 1x.')
@@ -148,8 +148,7 @@ def main(argv) -> None:
   lines = [
       '# Input pipeline benchmark', '',
       f'Command: `{cmd}`  ',
-      f'Machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, '
-      f'TensorFlow {tf.__version__}  ',
+      f'Machine: {report_file.machine(tf.__version__)}  ',
       f'Date: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}', '',
       '## Throughput (synthetic default, 4 scenarios, train split)', '',
       '| measure | rows/s |', '|---|---|',
@@ -171,11 +170,7 @@ def main(argv) -> None:
       f'prepare took {mem["prepare_1x"]["seconds"]:.1f} s at 1x and {mem["prepare_nx"]["seconds"]:.1f} s at '
       f'{FLAGS.scale}x ({mem["prepare_nx"]["rows"] / mem["prepare_nx"]["seconds"]:,.0f} rows/s).', '',
   ]
-  report = '\n'.join(lines)
-  print(report)
-  os.makedirs(os.path.dirname(FLAGS.output), exist_ok=True)
-  with open(FLAGS.output, 'w') as f:
-    f.write(report)
+  report_file.publish(lines, FLAGS.output)
 
 
 if __name__ == '__main__':

@@ -12,7 +12,6 @@ Writes benchmarks/results/remote.md.
 from __future__ import annotations
 
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import numpy as np  # noqa: E402
 import portpicker  # noqa: E402
 import tensorflow as tf  # noqa: E402  (before app.run: see pfmsmt_tf/cli/common.py)
+import report_file  # noqa: E402  (benchmarks/, this script's folder)
 from absl import app, flags, logging  # noqa: E402  pylint: disable=g-multiple-import
 
 from data_pipelines import prepare  # noqa: E402
@@ -78,12 +78,11 @@ def main(argv) -> None:
         p.kill()
         p.wait()
   rows = FLAGS.rows_per_scenario
-  cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), '?')
   lines = [
       '# Distributed runtime benchmark', '',
       f'Command: `python benchmarks/remote.py --rows_per_scenario={rows} --rounds={FLAGS.rounds} '
       f'--threads={FLAGS.threads}`  ',
-      f'Machine: {cpu}, {os.cpu_count()} CPUs, {platform.platform()}, TensorFlow {tf.__version__}  ',
+      f'Machine: {report_file.machine(tf.__version__)}  ',
       f'Date: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  ',
       f'Setting: PF-MSMTrec, default model, 4 synthetic scenarios of {rows:,} rows, each worker a '
       f'`worker_binary` on loopback pinned to its own core (taskset) and limited to {FLAGS.threads} TensorFlow thread(s); the coordinator merges and '
@@ -93,11 +92,7 @@ def main(argv) -> None:
       f'| 2 | NL, ES on worker 0; FR, US on worker 1 | {t_two:.2f} |',
       f'| **speed-up** (target >= 1.6) | | **{t_one / t_two:.2f}x** |', '',
   ]
-  report = '\n'.join(lines)
-  print(report)
-  os.makedirs(os.path.dirname(FLAGS.output), exist_ok=True)
-  with open(FLAGS.output, 'w') as f:
-    f.write(report)
+  report_file.publish(lines, FLAGS.output)
 
 
 if __name__ == '__main__':

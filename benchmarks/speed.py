@@ -16,8 +16,8 @@ Writes benchmarks/results/speed.md.
 from __future__ import annotations
 
 import glob
+import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -29,6 +29,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402  (before app.run: see pfmsmt_tf/cli/common.py)
+import report_file  # noqa: E402  (benchmarks/, this script's folder)
 from absl import app, flags, logging  # noqa: E402  pylint: disable=g-multiple-import
 
 from data_pipelines import pipeline, prepare  # noqa: E402
@@ -55,14 +56,8 @@ def _prepare(work: str, name: str, rows: int, scenarios: int = 4) -> str:
 
 
 def _train_rows(data: str) -> int:
-  summary = _summary(data)
-  return sum(p['rows_kept'] for p in summary['partitions']['train'].values())
-
-
-def _summary(data: str) -> dict:
-  import json  # pylint: disable=g-import-not-at-top
   with open(os.path.join(data, spec_lib.SUMMARY_FILE)) as f:
-    return json.load(f)
+    return sum(p['rows_kept'] for p in json.load(f)['partitions']['train'].values())
 
 
 def _setup(data: str, output: str) -> training.RunSetup:
@@ -166,12 +161,10 @@ def main(argv) -> None:
   r_slope, r_icpt, r_dev = _fit(r_x, list(by_rows.values()))
   cmd = 'python benchmarks/speed.py ' + ' '.join(
       f'--{k}={getattr(FLAGS, k)}' for k in ('rows_per_scenario', 'overhead_rows_per_scenario', 'rounds'))
-  cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), '?')
   lines = [
       '# Speed and scale benchmark', '',
       f'Command: `{cmd}`  ',
-      f'Machine: {cpu}, {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}, '
-      f'TensorFlow {tf.__version__}  ',
+      f'Machine: {report_file.machine(tf.__version__)}  ',
       f'Date: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  ',
       'Model and settings: the defaults (80k-parameter MMoE, batch 256, 1 local epoch, Adam 1e-3); '
       'PF-MSMTrec; the first round (tracing) is not timed.', '',
@@ -196,11 +189,7 @@ def main(argv) -> None:
       f'| 1x = {base:,} | {rss[1]:.0f} |', f'| 16x = {base * 16:,} | {rss[16]:.0f} |',
       f'| **ratio 16x / 1x** | **{rss[16] / rss[1]:.2f}** |', '',
   ]
-  report = '\n'.join(lines)
-  print(report)
-  os.makedirs(os.path.dirname(FLAGS.output), exist_ok=True)
-  with open(FLAGS.output, 'w') as f:
-    f.write(report)
+  report_file.publish(lines, FLAGS.output)
 
 
 if __name__ == '__main__':
