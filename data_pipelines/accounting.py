@@ -52,6 +52,11 @@ class RowAccounting:
   def read(self, split: str, scenario: str, n: int) -> None:
     self.part(split, scenario).rows_read += int(n)
 
+  def move_read(self, from_split: str, to_split: str, scenario: str, n: int) -> None:
+    """Rows read under one split that belong to another (rows held out of train for validation)."""
+    self.part(from_split, scenario).rows_read -= int(n)
+    self.part(to_split, scenario).rows_read += int(n)
+
   def drop(self, split: str, scenario: str, reason: str, n: int = 1) -> None:
     if n:
       self.part(split, scenario).rows_dropped[reason] += int(n)

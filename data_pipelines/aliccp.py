@@ -20,7 +20,7 @@ from data_pipelines.errors import InputError
 SCENARIO_COLUMN = '301'
 LABEL_COLUMNS = ['click', 'purchase']
 TASKS = [spec_lib.Task('ctr', 'click == 1'), spec_lib.Task('ctcvr', 'click == 1 and purchase == 1')]
-_SPLIT_WORDS = (('train', 'train'), ('val', 'val'), ('test', 'test'))
+_SPLIT_WORDS = (('train', 'train'), ('valid', 'val'), ('test', 'test'))  # its val files are our valid split
 
 
 def _first_line(path: str) -> List[str]:

@@ -19,6 +19,9 @@ class PrepareConfig:
   overwrite: bool = _field(False, 'Replace an existing prepared folder at --output.')
   seed: int = _field(0, 'Seed of the synthetic generator and of the train/test draw.')
   test_fraction: float = _field(0.2, 'Share of rows drawn into test when the source has no test file.')
+  valid_fraction: float = _field(0.1, 'Share of each scenario\'s train rows held out (seeded) as the valid split '
+                                 'that training selects models on; 0: none. A source with its own validation '
+                                 'files (Ali-CCP) uses them instead.')
   scenarios: Tuple[str, ...] = _field((), 'Keep only these scenarios (default: all); others are counted as dropped.')
   statistics_scope: str = _field(
       'shared', 'shared: one vocabulary and normalization for all scenarios (needed for global embeddings); '
@@ -38,6 +41,8 @@ class PrepareConfig:
   chunk_rows: int = _field(50_000, 'Rows read at a time; bounds memory.')
   # Synthetic.
   rows_per_scenario: int = _field(25_000, 'synthetic: rows per scenario (train + test).')
+  test_rows_per_scenario: int = _field(0, 'synthetic: test rows per scenario (0: test_fraction of '
+                                       'rows_per_scenario). Train rows are the same either way.')
   ctr_rate: float = _field(0.08, 'synthetic: mean click rate.')
   ctcvr_rate: float = _field(0.015, 'synthetic: mean click-and-conversion rate.')
   feature_shift: float = _field(1.0, 'synthetic: how much feature distributions differ between scenarios.')

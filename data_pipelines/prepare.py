@@ -20,7 +20,7 @@ import numpy as np
 from data_pipelines import accounting as accounting_lib
 from data_pipelines import aliccp, aliexpress, census, csv_dataset, records, sources, statistics, synthetic
 from data_pipelines import spec as spec_lib
-from data_pipelines import table, tenrec
+from data_pipelines import table, tenrec, valid_split
 from data_pipelines.config import PrepareConfig
 from data_pipelines.errors import InputError
 from pfmsmt_tf import metrics
@@ -30,6 +30,13 @@ SCENARIO_NOT_IN_ENCODING = 'scenario_not_in_encoding'  # with --encoding_from
 
 
 def make_source(cfg: PrepareConfig) -> sources.Source:
+  """The source of `cfg.dataset`, with its valid split (valid_split.py)."""
+  if not 0 <= cfg.valid_fraction < 1:
+    raise ValueError(f'--valid_fraction must be in [0, 1), got {cfg.valid_fraction}')
+  return valid_split.with_validation(_dataset_source(cfg), cfg.valid_fraction, cfg.seed)
+
+
+def _dataset_source(cfg: PrepareConfig) -> sources.Source:
   split = table.SplitPolicy(seed=cfg.seed, test_fraction=cfg.test_fraction)
   if cfg.dataset != 'synthetic' and not cfg.input:
     raise ValueError(f'--input is required for --dataset={cfg.dataset}')
@@ -37,7 +44,7 @@ def make_source(cfg: PrepareConfig) -> sources.Source:
     return synthetic.SyntheticSource(synthetic.SyntheticConfig(
         seed=cfg.seed, rows_per_scenario=cfg.rows_per_scenario, test_fraction=cfg.test_fraction,
         ctr_rate=cfg.ctr_rate, ctcvr_rate=cfg.ctcvr_rate, feature_shift=cfg.feature_shift,
-        concept_shift=cfg.concept_shift, task_conflict=cfg.task_conflict,
+        concept_shift=cfg.concept_shift, task_conflict=cfg.task_conflict, test_rows=cfg.test_rows_per_scenario,
         **({'scenarios': tuple(cfg.scenarios)} if cfg.scenarios else {})))
   if cfg.dataset == 'aliexpress':
     return aliexpress.aliexpress_source(cfg.input, cfg.layout, cfg.scenarios, cfg.raw_categorical_columns,
@@ -134,7 +141,8 @@ def _prepare_into(work: str, source: sources.Source, cfg: PrepareConfig, log) ->
     missing = [s for s in scenarios if s not in writers]
     if missing:
       raise InputError(f'scenario(s) {missing} have no usable rows in the {split} split',
-                       hint='every scenario needs rows in every split; adjust --test_fraction or the inputs')
+                       hint='every scenario needs rows in every split; adjust --test_fraction, --valid_fraction '
+                       '(0: no valid split) or the inputs')
   summary = {
       'dataset': source.dataset,
       'config': _jsonable(cfg),

@@ -39,6 +39,7 @@ class SyntheticConfig:
   seed: int = 0
   rows_per_scenario: int = 25_000
   test_fraction: float = 0.2
+  test_rows: int = 0  # test rows per scenario; 0: test_fraction of rows_per_scenario (train rows unchanged)
   scenarios: Tuple[str, ...] = ('NL', 'ES', 'FR', 'US')
   num_categorical: int = 16
   num_numerical: int = 63
@@ -55,6 +56,8 @@ class SyntheticConfig:
       raise ValueError(f'rows_per_scenario must be at least 10, got {self.rows_per_scenario}')
     if not 0 < self.test_fraction < 1:
       raise ValueError(f'test_fraction must be in (0, 1), got {self.test_fraction}')
+    if self.test_rows < 0:
+      raise ValueError(f'test_rows must be >= 0, got {self.test_rows}')
     if not 0 < self.ctcvr_rate < self.ctr_rate < 1:
       raise ValueError(f'need 0 < ctcvr_rate < ctr_rate < 1, got {self.ctcvr_rate}, {self.ctr_rate}')
     if len(set(self.scenarios)) != len(self.scenarios) or not self.scenarios:
@@ -183,7 +186,9 @@ class SyntheticSource(sources.Source):
 
   def split_rows(self, split: str) -> int:
     n_test = max(1, int(round(self.cfg.rows_per_scenario * self.cfg.test_fraction)))
-    return n_test if split == 'test' else self.cfg.rows_per_scenario - n_test
+    if split == 'test':
+      return self.cfg.test_rows or n_test
+    return self.cfg.rows_per_scenario - n_test
 
   def chunks(self, split: str, ctx: sources.ReadContext) -> Iterator[pd.DataFrame]:
     if split not in self.splits:

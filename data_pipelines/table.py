@@ -141,5 +141,5 @@ class TableSource(sources.Source):
 
 
 def _split_order(split: str) -> tuple:
-  order = {'train': 0, 'val': 1, 'validation': 1, 'test': 2}
+  order = {'train': 0, 'valid': 1, 'val': 1, 'validation': 1, 'test': 2}
   return (order.get(split, 3), split)

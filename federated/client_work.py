@@ -25,7 +25,10 @@ from federated.layout import ModelLayout
 
 TRAIN_INPUT_TYPE = collections.OrderedDict(
     data=np.str_, state_in=np.str_, state_out=np.str_, key=np.int32, seed=np.int32)
-EVAL_INPUT_TYPE = collections.OrderedDict(data=np.str_, state=np.str_, key=np.int32)
+# `whole`: `state` holds the whole model (saved by an earlier evaluation: the model selected on valid);
+# `snapshot`: where to save the evaluated model whole ('' saves nothing).
+EVAL_INPUT_TYPE = collections.OrderedDict(data=np.str_, state=np.str_, key=np.int32, whole=np.bool_,
+                                          snapshot=np.str_)
 AUC_THRESHOLDS = 20_001  # agrees with the exact AUC within 1e-3 (tests/test_client_work.py)
 
 
@@ -203,7 +206,12 @@ def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorit
 
 def build_client_eval(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm: algorithms_lib.Algorithm,
                       cfg: ClientConfig) -> tff.Computation:
-  """(global weights, [selected personalized vectors], inputs) -> {task: <auc, logloss>, examples}."""
+  """(global weights, [selected personalized vectors], inputs) -> {task: <auc, logloss>, examples}.
+
+  The client evaluates what it would deploy: the received parameters with its local ones from `state` (for
+  ditto its personal model); with `whole`, the whole model saved at `state` by an earlier evaluation (the
+  model selected on the valid split). A non-empty `snapshot` saves the evaluated model there.
+  """
   tasks = spec.task_names
   has_groups = bool(layout.group_idx)
   eval_cfg = PipelineConfig(batch_size=max(cfg.batch_size, 1024), shuffle_buffer=0)
@@ -217,7 +225,14 @@ def build_client_eval(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm
       weights = model.weights
       personal_vecs = _first(selected, layout) if has_groups else collections.OrderedDict()
       _assign_received(layout, weights, global_w, personal_vecs)
-      load_state(inputs['state'], list(weights) if algorithm.personal_model else [weights[i] for i in layout.local_idx])
+      if algorithm.personal_model:
+        load_state(inputs['state'], list(weights))
+      elif inputs['whole']:
+        load_state(inputs['state'], list(weights))
+      else:
+        load_state(inputs['state'], [weights[i] for i in layout.local_idx])
+      if tf.strings.length(inputs['snapshot']) > 0:
+        save_state(inputs['snapshot'], list(weights))
       log_loss = tf.zeros([len(tasks)])
       count = tf.constant(0.0)
       for features, labels in pipeline.dataset_from_pattern(inputs['data'], spec, eval_cfg):

@@ -23,7 +23,8 @@ class AggregationConfig:
   tau: float = _field(0.5, 'Attention temperature: -> 0 is local training, -> infinity the plain mean.')
   cagrad_c: float = _field(0.4, 'CAGrad conflict-aversion coefficient c.')
   cagrad_alpha: float = _field(1.0, 'How far CAGrad moves each update towards the common direction, in [0, 1].')
-  cagrad_steps: int = _field(50, 'Gradient steps of the CAGrad simplex solve.')
+  cagrad_steps: int = _field(2000, 'Most iterations of the CAGrad simplex solve (projected gradient with '
+                             'backtracking; it stops earlier once converged).')
   dp_noise_multiplier: float = _field(0.0, 'Scenario-level differential privacy of the global updates: noise '
                                       'standard deviation / clip (0: off). See federated/privacy.py.')
   dp_clip: float = _field(1.0, 'L2 clip of each client\'s global update when DP is on.')
@@ -75,7 +76,11 @@ class TrainConfig:
   rounds: int = _field(20, 'Communication rounds.')
   output: str = _field('', 'Run directory (config.json, rounds.csv, metrics.json, tb/, checkpoints).')
   seed: int = _field(0, 'Seed of the model initialization and of each round\'s shuffling.')
-  eval_every: int = _field(5, 'Evaluate on the test split every N rounds (and always after the last).')
+  eval_every: int = _field(1, 'Evaluate on the valid split every N rounds (and always after the last); the test '
+                           'split is evaluated only for the selected models and the last round\'s.')
+  select: str = _field('best_per_scenario', 'Which evaluated round\'s model each scenario deploys, chosen on valid: '
+                       'last; best (best mean valid AUC); best_per_scenario (each scenario its own best, kept in '
+                       'its own storage). See federated/selection.py.', enum=('last', 'best', 'best_per_scenario'))
   resume: bool = _field(False, 'Continue the run in --output from its last checkpoint.')
   overwrite: bool = _field(False, 'Replace an existing run directory at --output.')
   workers: Tuple[str, ...] = _field((), 'host:port of `pfmsmt worker`s: run the clients there (default: the local '
@@ -95,8 +100,10 @@ class CompareConfig:
   """A comparison: every algorithm x seed under the same training settings, and the report."""
 
   algorithms: Tuple[str, ...] = _field(('pfmsmtrec', 'fedavg', 'fedbn', 'local'), 'Algorithms to compare.')
-  seeds: int = _field(3, 'Seeds 0..N-1 per algorithm (mean +- std over them).')
+  seeds: int = _field(5, 'Seeds 0..N-1 per algorithm (mean +- std over them, paired differences across them).')
   output: str = _field('', 'Comparison folder: runs/<algorithm>/seed_<k>/, report.md, report.csv, plots.')
+  reference: str = _field('', 'The algorithm every other is paired with, seed by seed, in the report\'s '
+                          'differences with 95% confidence intervals (default: the first of --algorithms).')
 
   def __post_init__(self):
     unknown = [a for a in self.algorithms if a not in ALGORITHMS]
@@ -104,5 +111,7 @@ class CompareConfig:
       raise ValueError(f'--algorithms: unknown {unknown}; choose among {", ".join(ALGORITHMS)}')
     if self.seeds < 1:
       raise ValueError('--seeds must be >= 1')
+    if self.reference and self.reference not in self.algorithms:
+      raise ValueError(f'--reference={self.reference} is not among --algorithms {list(self.algorithms)}')
     if not self.output:
       raise ValueError('--output (the comparison folder) is required')

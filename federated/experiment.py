@@ -37,8 +37,9 @@ def run_experiment(exp: Experiment, command: str, log=print) -> str:
   return os.path.join(exp.compare.output, 'report.md')
 
 
-def run_runs(exp: Experiment, log=print) -> list:
-  """Every algorithm x seed of the experiment (finished runs reused); their metrics."""
+def run_runs(exp: Experiment, log=print, train_missing: bool = True) -> list:
+  """Every algorithm x seed of the experiment (finished runs reused; with `train_missing` False only those);
+  their metrics."""
   out = os.path.abspath(exp.compare.output)
   data = os.path.join(out, 'data')
   if os.path.exists(os.path.join(data, spec_lib.SUMMARY_FILE)):
@@ -49,4 +50,4 @@ def run_runs(exp: Experiment, log=print) -> list:
   base = training.RunSetup(dataclasses.replace(exp.train, data=data, output=out), exp.model, exp.client,
                            exp.aggregation)
   with runtime.local_runtime():
-    return comparison.run_all(exp.compare, base, log=log)
+    return comparison.run_all(exp.compare, base, log=log, train_missing=train_missing)

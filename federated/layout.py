@@ -52,8 +52,9 @@ class ModelLayout:
 
   # What crosses the network ---------------------------------------------------------------------------
   def exchanged(self, tasks) -> Dict[str, List[tuple]]:
-    """(name, dtype, shape) of every value a client receives ('down') and sends ('up') in a round, as the
-    template declares it; tests/test_process.py checks it against the round's TFF types."""
+    """(name, dtype, shape) of every value a client receives ('down') and sends ('up' from its training,
+    'up_telemetry' from the round's screen) in a round, as the template declares it; tests/test_process.py
+    checks it against the round's TFF types."""
     k = self.num_clients
     path = {a.index: a.path for a in self.assignments}
     down = [(f'global/{path[i]}', 'float32', tuple(self.shapes[i])) for i in self.global_idx]
@@ -66,7 +67,9 @@ class ModelLayout:
             (k, self.group_size(key))) for key in self.group_idx]
     up += [('update/counts (own example count at its index)', 'float32', (k,)), ('weight (example count)', 'float32', ())]
     up += [(f'metrics/loss_{t}', 'float32', ()) for t in tasks] + [('metrics/examples', 'float32', ())]
-    return {'down': down, 'up': up}
+    # Computed from the update on the client by the round's screen, for the aggregation telemetry.
+    telemetry = [('telemetry/global_update_norm (own norm at its index)', 'float32', (k,))]
+    return {'down': down, 'up': up, 'up_telemetry': telemetry}
 
   # Flattening ------------------------------------------------------------------------------------------
   def flatten_group(self, key: str, values: List) -> tf.Tensor:

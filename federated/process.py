@@ -5,7 +5,7 @@ parameters (`tff.federated_select` keyed by the scenario index); clients train (
 own storage); the template aggregator averages global updates and personalizes each group's updates; the
 server applies them. A client output holding NaN or Inf is replaced by a zero update of weight 0 before it is
 aggregated (as TFF's zeroing aggregators do), and flagged. The round returns the new server state, the
-example-weighted train losses and the flags, nothing else.
+example-weighted train losses, the flags and the aggregator's measurements (federated/telemetry.py).
 """
 
 from __future__ import annotations
@@ -87,10 +87,14 @@ def build_process(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm: al
 
   @tff.tensorflow.computation(update_type, np.int32)
   def screen(output, key):
-    """An output holding NaN or Inf becomes a zero update of weight 0, flagged in `rejected` ([K] int32)."""
+    """An output holding NaN or Inf becomes a zero update of weight 0, flagged in `rejected` ([K] int32);
+    also the norm of the client's global update, at its index (telemetry)."""
     finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(x)) for x in tf.nest.flatten(output)])
     zeroed = tf.nest.map_structure(lambda x: tf.where(finite, x, tf.zeros_like(x)), output)
-    return zeroed, tf.scatter_nd([[key]], [tf.cast(tf.logical_not(finite), tf.int32)], [k_clients])
+    global_update = zeroed['update']['global']
+    norm = tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(x)) for x in global_update])) if global_update else 0.0
+    return (zeroed, tf.scatter_nd([[key]], [tf.cast(tf.logical_not(finite), tf.int32)], [k_clients]),
+            tf.scatter_nd([[key]], [norm], [k_clients]))
 
   @tff.tensorflow.computation(np.int32)
   def as_key_list(key):
@@ -109,14 +113,16 @@ def build_process(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm: al
   def next_fn(state, inputs):
     screened = tff.federated_map(screen, (
         tff.federated_map(client_update, (*distribute(state, inputs.key), inputs)), inputs.key))
-    outputs, rejected = screened[0], screened[1]
+    outputs, rejected, global_norms = screened[0], screened[1], screened[2]
     aggregated = aggregation.next(state.aggregator, outputs.update, outputs.weight)
     new_state = tff.federated_zip(collections.OrderedDict(
         model=tff.federated_map(apply_update, (state.model, aggregated.result)),
         aggregator=aggregated.state))
     return new_state, tff.federated_zip(collections.OrderedDict(
         train=tff.federated_mean(outputs.metrics, weight=outputs.weight),
-        rejected=tff.federated_sum(rejected)))
+        rejected=tff.federated_sum(rejected),
+        aggregation=tff.federated_zip(collections.OrderedDict(
+            global_update_norm=tff.federated_sum(global_norms), aggregator=aggregated.measurements))))
 
   @tff.federated_computation(state_type, tff.FederatedType(client_work.EVAL_INPUT_TYPE, tff.CLIENTS))
   def evaluate(state, inputs):

@@ -326,6 +326,7 @@ def run_namespace(run_root: str) -> str:
   return f'{os.path.basename(root)}-{hashlib.sha1(root.encode()).hexdigest()[:8]}'
 
 
-def relative_state(run_root: str, scenario_dir: str, round_num: int) -> str:
-  return os.path.join(HOME_CLIENTS, run_namespace(run_root), scenario_dir, f'round_{round_num:05d}.state')
+def relative_state(run_root: str, scenario_dir: str, round_num: int, name: str | None = None) -> str:
+  """A client's state file (or the file `name`) in its worker's storage."""
+  return os.path.join(HOME_CLIENTS, run_namespace(run_root), scenario_dir, name or f'round_{round_num:05d}.state')
 

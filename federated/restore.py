@@ -1,8 +1,10 @@
 """A run directory read back: its settings, the latest checkpointed state, and each scenario's Keras model.
 
-`pfmsmt evaluate` and `pfmsmt export` start here. A scenario's model is the global parameters of the server
-state, its own row of each personalized group, and its local parameters from its own storage
-(`RUN/clients/<scenario>/round_<r>.state`, the file the client computation wrote at that round).
+`pfmsmt evaluate` and `pfmsmt export` start here. A finished run's scenario model is the one selected on the
+valid split (metrics.json `selected_round`), saved whole in the scenario's own storage
+(`RUN/clients/<scenario>/valid_<r>.model`; `RUN/snapshots/` for the centralized reference). A run that has
+not finished uses its latest checkpoint: the global parameters of the server state, the scenario's own row of
+each personalized group, and its local parameters (`RUN/clients/<scenario>/round_<r>.state`).
 """
 
 from __future__ import annotations
@@ -55,6 +57,12 @@ class FinishedRun:
     if state is None:
       raise ValueError(f'{self.run.root} has no checkpoint yet (not one round finished)')
     self.state, self.round = state, int(version)
+    self.selected = None  # scenario -> round of the model selected on valid, once the run has finished
+    if os.path.exists(self.run.metrics_json):
+      with open(self.run.metrics_json) as f:
+        metrics = json.load(f)
+      if metrics.get('rounds') == self.round and 'selected_round' in metrics:
+        self.selected = {s: int(r) for s, r in metrics['selected_round'].items()}
 
   @property
   def algorithm(self) -> str:
@@ -69,15 +77,27 @@ class FinishedRun:
       if problems:
         raise ValueError(f'{data} is not encoded like the data of run {self.run.root} ({self.data}): '
                          f'{"; ".join(problems)}. Prepare it with `pfmsmt prepare --encoding_from={self.data}`.')
+    if self.selected:
+      return self.trainer.evaluate_selected(self.state, self.selected, data=data, spec=spec, split=split)
     return self.trainer.evaluate(self.state, self.round, data=data, spec=spec, split=split)
 
   def scenario_model(self, scenario: str) -> tf.keras.Model:
     """The Keras model that scenario's client evaluates, with its weights at the checkpoint."""
     model = self.model_fn()
+    s = self.spec.scenario(scenario)
+    if self.selected:
+      if self.algorithm == training.CENTRALIZED:
+        model.set_weights(self.trainer.snapshot_weights(self.selected[scenario]))
+        return model
+      path = self.run.snapshot(s.directory, self.selected[scenario])
+      if not os.path.exists(path):
+        raise FileNotFoundError(f'{path} not found: the model scenario {scenario!r} selected at round '
+                                f'{self.selected[scenario]} is missing from the run directory')
+      client_work.load_state(tf.constant(path), list(model.weights))
+      return model
     if self.algorithm == training.CENTRALIZED:
       model.set_weights(self.state)
       return model
-    s = self.spec.scenario(scenario)
     fp = self.trainer.fp
     layout, weights = fp.layout, model.weights
     for j, i in enumerate(layout.global_idx):

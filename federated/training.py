@@ -1,11 +1,14 @@
 """`pfmsmt train`: one run of an algorithm, with the run directory contract and checkpoints.
 
-RUN/config.json    every setting, package versions and the data spec
-RUN/rounds.csv     one row per round: train loss per task, test metrics where evaluated, seconds
-RUN/metrics.json   final test metrics per scenario and task, mean AUC, and the oracle on synthetic data
+RUN/config.json    every setting (the algorithm's effective ones), package versions and the data spec
+RUN/rounds.csv     one row per round: train loss per task, valid metrics where evaluated, seconds
+RUN/metrics.json   test metrics of the selected models (`test`) and of the last round's (`last`), the valid
+                   metrics and round each scenario selected (federated/selection.py), the oracle on synthetic data
+RUN/aggregation.jsonl   what the aggregator did, one JSON object per round (federated/telemetry.py)
 RUN/tb/            TensorBoard scalars
 RUN/checkpoints/   server state per round (tff.program.FileProgramStateManager)
 RUN/clients/<scenario>/round_<r>.state   each client's local parameters: the client's own storage
+RUN/clients/<scenario>/valid_<r>.model   the client's whole model at a valid evaluation, kept while selected
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ from federated import privacy
 from federated import process as process_lib
 from federated import remote
 from federated import runtime
+from federated import selection
+from federated import telemetry
+from federated import algorithms as algorithms_lib
 from federated.config import AggregationConfig, ClientConfig, TrainConfig
 from pfmsmt_tf import config as model_config
 from pfmsmt_tf import metrics as metrics_lib
@@ -41,11 +47,18 @@ from pfmsmt_tf import template as template_lib
 
 CENTRALIZED = 'centralized'
 REJECTED = 'rejected'  # scenarios whose update of the round held NaN or Inf
+VALID = 'valid'  # the split models are selected on (data_pipelines/valid_split.py)
 
 
 class NonFiniteUpdateError(ValueError):
   """A client update held NaN or Inf and the run may not go on (--strict, or no client left)."""
 KEEP_CLIENT_ROUNDS = 2  # client state files kept per scenario: the last checkpointed round and the next
+SNAPSHOT_PREFIX = 'valid_'
+
+
+def snapshot_name(round_num: int) -> str:
+  """A client's whole model as evaluated on valid at `round_num` (kept while it is the selected one)."""
+  return f'{SNAPSHOT_PREFIX}{round_num:05d}.model'
 
 
 @dataclasses.dataclass
@@ -77,6 +90,7 @@ class RunDirectory:
     self.checkpoints = os.path.join(self.root, 'checkpoints')
     self.clients = os.path.join(self.root, 'clients')
     self.tb = os.path.join(self.root, 'tb')
+    self.aggregation_jsonl = os.path.join(self.root, 'aggregation.jsonl')
 
   def prepare(self, cfg: TrainConfig) -> None:
     """Fails before any training when the directory cannot be used."""
@@ -99,6 +113,15 @@ class RunDirectory:
 
   def client_state(self, scenario_dir: str, round_num: int) -> str:
     return os.path.join(self.clients, scenario_dir, f'round_{round_num:05d}.state')
+
+  def snapshot(self, scenario_dir: str, round_num: int) -> str:
+    return os.path.join(self.clients, scenario_dir, snapshot_name(round_num))
+
+  def prune_snapshots(self, scenario_dir: str, keep: int) -> None:
+    folder = os.path.join(self.clients, scenario_dir)
+    for name in os.listdir(folder) if os.path.isdir(folder) else []:
+      if name.startswith(SNAPSHOT_PREFIX) and name != snapshot_name(keep):
+        os.remove(os.path.join(folder, name))
 
   def prune_client_states(self, scenario_dir: str, keep_from: int) -> None:
     folder = os.path.join(self.clients, scenario_dir)
@@ -123,14 +146,14 @@ class RunDirectory:
       w.writerows(rows)
 
 
-def _eval_table(results: Dict[str, Dict[str, dict]]) -> Dict[str, float]:
+def _eval_table(results: Dict[str, Dict[str, dict]], prefix: str = '') -> Dict[str, float]:
   flat = {}
   for scenario, tasks in results.items():
     for task, m in tasks.items():
-      flat[f'auc/{scenario}/{task}'] = m['auc']
-      flat[f'logloss/{scenario}/{task}'] = m['logloss']
+      flat[f'{prefix}auc/{scenario}/{task}'] = m['auc']
+      flat[f'{prefix}logloss/{scenario}/{task}'] = m['logloss']
   aucs = [m['auc'] for tasks in results.values() for m in tasks.values() if not np.isnan(m['auc'])]
-  flat['mean_auc'] = float(np.mean(aucs)) if aucs else float('nan')
+  flat[f'{prefix}mean_auc'] = float(np.mean(aucs)) if aucs else float('nan')
   return flat
 
 
@@ -145,7 +168,11 @@ def format_results(metrics: dict) -> str:
   head = f'{"scenario":<24}' + ''.join(f'{"auc:" + t:>14}' for t in tasks)
   if oracle:
     head += ''.join(f'{"oracle:" + t:>14}' for t in tasks)
-  lines = [f'{metrics["algorithm"]} after {metrics["rounds"]} rounds', head]
+  title = f'{metrics["algorithm"]} after {metrics["rounds"]} rounds'
+  if 'selected_round' in metrics:
+    chosen = ', '.join(f'{s} {r}' for s, r in metrics['selected_round'].items())
+    title += f'; test AUC of the models selected on valid ({metrics["selection"]}: round {chosen})'
+  lines = [title, head]
   for scenario, m in test.items():
     line = f'{scenario[:24]:<24}' + ''.join(f'{m[t]["auc"]:>14.4f}' for t in tasks)
     if oracle:
@@ -154,6 +181,8 @@ def format_results(metrics: dict) -> str:
   tail = f'mean AUC {metrics["mean_auc"]:.4f}'
   if oracle:
     tail += f' (oracle {metrics["oracle_mean_auc"]:.4f})'
+  if 'last' in metrics:
+    tail += f'; the last round\'s models: {mean_auc(metrics["last"]):.4f}'
   return '\n'.join(lines + [tail])
 
 
@@ -162,10 +191,16 @@ class _Trainer:
 
   def initialize(self): ...
   def run_round(self, state, round_num: int): ...
-  def evaluate(self, state, round_num: int, data: str | None = None, spec=None,
-               split: str = 'test') -> Dict[str, Dict[str, dict]]:
+  def evaluate(self, state, round_num: int, data: str | None = None, spec=None, split: str = 'test',
+               snapshot: bool = False) -> Dict[str, Dict[str, dict]]:
     """Each scenario's model on `split` of `data` (default: the run's data); `spec` is that data's spec, whose
-    scenarios are evaluated with the run's models of the same name."""
+    scenarios are evaluated with the run's models of the same name. `snapshot` keeps each evaluated model
+    whole (as round `round_num`'s), for `evaluate_selected`."""
+  def evaluate_selected(self, state, selected: Dict[str, int], data: str | None = None, spec=None,
+                        split: str = 'test') -> Dict[str, Dict[str, dict]]:
+    """Like `evaluate`, each scenario with its model kept at round `selected[scenario]`."""
+  def keep_snapshots(self, selected: Dict[str, int]) -> None:
+    """Deletes every model snapshot but the selected ones."""
   def after_round(self, round_num: int) -> None: ...
 
 
@@ -193,6 +228,11 @@ class FederatedTrainer(_Trainer):
       return remote.relative_state(self.run.root, scenario_dir, round_num)
     return self.run.client_state(scenario_dir, round_num)
 
+  def _snapshot(self, scenario_dir, round_num):
+    if self.remote:
+      return remote.relative_state(self.run.root, scenario_dir, round_num, name=snapshot_name(round_num))
+    return self.run.snapshot(scenario_dir, round_num)
+
   def initialize(self):
     return self.fp.process.initialize()
 
@@ -205,15 +245,31 @@ class FederatedTrainer(_Trainer):
     state, out = self.fp.process.next(state, inputs)
     metrics = {k: float(v) for k, v in out['train'].items()}
     metrics[REJECTED] = [s.name for s in self.spec.scenarios if out['rejected'][s.index]]
+    by_index = [s.name for s in sorted(self.spec.scenarios, key=lambda s: s.index)]
+    metrics[telemetry.KEY] = telemetry.from_round_output(out[telemetry.KEY], by_index)
     return state, metrics
 
-  def evaluate(self, state, round_num, data=None, spec=None, split='test'):
+  def evaluate(self, state, round_num, data=None, spec=None, split='test', snapshot=False):
+    return self._evaluate(state, lambda s: round_num, data, spec, split, whole=False, snapshot=snapshot)
+
+  def evaluate_selected(self, state, selected, data=None, spec=None, split='test'):
+    return self._evaluate(state, lambda s: selected[s], data, spec, split, whole=True, snapshot=False)
+
+  def keep_snapshots(self, selected):
+    if not self.remote:  # on workers the snapshots stay in each silo's storage (one model per evaluation)
+      for s in self.spec.scenarios:
+        self.run.prune_snapshots(s.directory, selected[s.name])
+
+  def _evaluate(self, state, round_of, data, spec, split, whole, snapshot):
     data, spec = data or self.data, spec or self.spec
     own = [self.spec.scenario(s.name) for s in spec.scenarios]  # the run's scenario: index and storage
-    inputs = [collections.OrderedDict(
-        data=self._pattern(data, spec, split, s.name),
-        state=self._state(o.directory, round_num), key=np.int32(o.index))
-        for s, o in zip(spec.scenarios, own)]
+    inputs = []
+    for s, o in zip(spec.scenarios, own):
+      r = round_of(o.name)
+      inputs.append(collections.OrderedDict(
+          data=self._pattern(data, spec, split, s.name),
+          state=self._snapshot(o.directory, r) if whole else self._state(o.directory, r), key=np.int32(o.index),
+          whole=np.bool_(whole), snapshot=self._snapshot(o.directory, r) if snapshot else ''))
     results = {int(r['key']): r for r in self.fp.evaluate(state, inputs)}  # by key: any order comes back
     out = {}
     for s, o in zip(spec.scenarios, own):
@@ -232,8 +288,8 @@ class FederatedTrainer(_Trainer):
 class CentralizedTrainer(_Trainer):
   """One Keras model on the pooled rows of every scenario: a non-private reference, not a federated method."""
 
-  def __init__(self, setup: RunSetup, spec, data: str, model_fn):
-    self.spec, self.data, self.cfg, self.client_cfg = spec, data, setup.cfg, setup.client_cfg
+  def __init__(self, setup: RunSetup, spec, data: str, run: RunDirectory, model_fn):
+    self.spec, self.data, self.cfg, self.client_cfg, self.run = spec, data, setup.cfg, setup.client_cfg, run
     self.model = model_fn()
     self.model.compile(tf.keras.optimizers.Adam(setup.client_cfg.learning_rate),
                        loss={t: tf.keras.losses.BinaryCrossentropy() for t in spec.task_names},
@@ -254,11 +310,39 @@ class CentralizedTrainer(_Trainer):
         if len(self.spec.task_names) > 1 else {f'loss_{self.spec.task_names[0]}': float(history.history['loss'][-1])}
     return self.model.get_weights(), losses
 
-  def evaluate(self, state, round_num, data=None, spec=None, split='test'):
+  def _snapshot(self, round_num):
+    return os.path.join(self.run.root, 'snapshots', snapshot_name(round_num) + '.npz')
+
+  def evaluate(self, state, round_num, data=None, spec=None, split='test', snapshot=False):
+    if snapshot:
+      os.makedirs(os.path.dirname(self._snapshot(round_num)), exist_ok=True)
+      np.savez(self._snapshot(round_num), *state)
+    return self._evaluate(state, data, spec or self.spec, split, spec.scenario_names if spec else None)
+
+  def evaluate_selected(self, state, selected, data=None, spec=None, split='test'):
+    spec = spec or self.spec
+    out = {}
+    for r in sorted(set(selected.values())):
+      out.update(self._evaluate(self.snapshot_weights(r), data, spec, split,
+                                [s for s in spec.scenario_names if selected[s] == r]))
+    return {s: out[s] for s in spec.scenario_names}
+
+  def snapshot_weights(self, round_num: int) -> list:
+    with np.load(self._snapshot(round_num)) as saved:
+      return [saved[f'arr_{i}'] for i in range(len(saved.files))]
+
+  def keep_snapshots(self, selected):
+    folder = os.path.dirname(self._snapshot(0))
+    keep = {os.path.basename(self._snapshot(r)) for r in selected.values()}
+    for name in os.listdir(folder) if os.path.isdir(folder) else []:
+      if name not in keep:
+        os.remove(os.path.join(folder, name))
+
+  def _evaluate(self, state, data, spec, split, scenarios):
     data, spec = data or self.data, spec or self.spec
     self.model.set_weights(state)
     out = {}
-    for s in spec.scenario_names:
+    for s in scenarios or spec.scenario_names:
       labels = {t: [] for t in self.spec.task_names}
       probs = {t: [] for t in self.spec.task_names}
       for f, l in pipeline.make_dataset(data, spec, split, s, PipelineConfig(batch_size=4096, shuffle_buffer=0)):
@@ -309,12 +393,21 @@ def make_model_fn(setup: RunSetup, spec) -> Callable[[], tf.keras.Model]:
 
 def build_trainer(setup: RunSetup, spec, data: str, run: RunDirectory, model_fn) -> _Trainer:
   if setup.cfg.algorithm == CENTRALIZED:
-    return CentralizedTrainer(setup, spec, data, model_fn)
+    return CentralizedTrainer(setup, spec, data, run, model_fn)
   return FederatedTrainer(setup, spec, data, run, model_fn)
 
 
 def checkpoint_manager(run: RunDirectory) -> tff.program.FileProgramStateManager:
   return tff.program.FileProgramStateManager(run.checkpoints, keep_total=2, keep_first=False)
+
+
+def effective_settings(setup: RunSetup) -> dict:
+  """The settings a run really uses: the algorithm's overrides applied (a no_conflict run says conflict none)."""
+  if setup.cfg.algorithm == CENTRALIZED:
+    return {'aggregation': dataclasses.asdict(setup.aggregation_cfg), 'algorithm': {'name': CENTRALIZED}}
+  alg = algorithms_lib.get(setup.cfg.algorithm)
+  return {'aggregation': dataclasses.asdict(alg.aggregation(setup.aggregation_cfg)),
+          'algorithm': dataclasses.asdict(alg)}
 
 
 def train(setup: RunSetup, log: Callable[[str], None] = print, placement=None) -> dict:
@@ -324,6 +417,9 @@ def train(setup: RunSetup, log: Callable[[str], None] = print, placement=None) -
   run.prepare(cfg)
   data = prepare.resolve_data(cfg.data, run.root, log=lambda *_: None)
   spec = spec_lib.load_spec(data)
+  if cfg.select != selection.LAST and VALID not in spec.splits:
+    raise ValueError(f'--select={cfg.select} needs a {VALID} split, and {data} has none (prepared with '
+                     '--valid_fraction=0, or before it existed): prepare it again, or pass --select=last')
   summary_path = os.path.join(data, spec_lib.SUMMARY_FILE)
   oracle_auc = None
   if os.path.exists(summary_path):
@@ -331,7 +427,7 @@ def train(setup: RunSetup, log: Callable[[str], None] = print, placement=None) -
       oracle_auc = json.load(f).get('oracle_auc')
   model_fn = make_model_fn(setup, spec)
   settings = {'train': dataclasses.asdict(cfg), 'model': dataclasses.asdict(setup.seeded_model_cfg()),
-              'client': dataclasses.asdict(setup.client_cfg), 'aggregation': dataclasses.asdict(setup.aggregation_cfg),
+              'client': dataclasses.asdict(setup.client_cfg), **effective_settings(setup),
               'versions': _versions(), 'data_dir': data, 'data_spec': spec.to_json()}
   if cfg.resume:
     with open(run.config_json) as f:
@@ -355,43 +451,57 @@ def train(setup: RunSetup, log: Callable[[str], None] = print, placement=None) -
       state, start_round = loaded, version
       log(f'resuming {run.root} after round {start_round}')
   rows = run.read_rounds(start_round)
+  aggregation_log = telemetry.RoundLog(run.aggregation_jsonl, start_round)
   writer = tf.summary.create_file_writer(run.tb)
+  eval_split = VALID if VALID in spec.splits else 'test'
   started = time.time()
-  last_eval = None
   for r in range(start_round, cfg.rounds):
     t0 = time.time()
     state, train_metrics = _on_workers(lambda: trainer.run_round(state, r), placement, r + 1)
     rejected = train_metrics.pop(REJECTED, [])
+    measured = train_metrics.pop(telemetry.KEY, None)
     if rejected:
       _check_rejected(rejected, r + 1, setup.aggregation_cfg.strict, len(spec.scenarios), start_round, log)
     row = {'round': r + 1, **train_metrics, REJECTED: ';'.join(rejected)}
     if dp_on:
       row['dp_epsilon'] = privacy.epsilon(setup.aggregation_cfg, r + 1)
     if (r + 1) % cfg.eval_every == 0 or r + 1 == cfg.rounds:
-      last_eval = _on_workers(lambda: trainer.evaluate(state, r + 1), placement, r + 1)
-      row.update(_eval_table(last_eval))
+      evaluated = _on_workers(lambda: trainer.evaluate(state, r + 1, split=eval_split, snapshot=True),
+                              placement, r + 1)
+      row.update(_eval_table(evaluated, prefix=selection.VALID_PREFIX))
     row['seconds'] = round(time.time() - t0, 3)
     rows.append(row)
     run.write_rounds(rows)
+    if measured is not None:
+      aggregation_log.append(r + 1, measured)
     with writer.as_default(step=r + 1):
       for k, v in row.items():
         if k != 'round' and isinstance(v, float) and not np.isnan(v):
           tf.summary.scalar(k, v)
+      if measured is not None:
+        telemetry.write_summaries(measured)
     asyncio.run(manager.save(state, r + 1))  # after the CSV: a row past the last checkpoint is recomputed
     trainer.after_round(r + 1)
+    # Only now, with round r + 1 saved, may a snapshot that selection no longer needs be deleted.
+    trainer.keep_snapshots(selection.selected_rounds(rows, spec.scenario_names, spec.task_names, cfg.select,
+                                                     r + 1))
     done = r + 1 - start_round
     eta = (time.time() - started) / done * (cfg.rounds - r - 1)
     shown = ' '.join(f'{k}={v:.4f}' for k, v in train_metrics.items() if k.startswith('loss'))
-    if 'mean_auc' in row:
-      shown += f' mean_auc={row["mean_auc"]:.4f}'
+    if f'{selection.VALID_PREFIX}mean_auc' in row:
+      shown += f' {eval_split}_mean_auc={row[selection.VALID_PREFIX + "mean_auc"]:.4f}'
     if dp_on:
       shown += f' dp_epsilon={row["dp_epsilon"]:.3g}'
     log(f'round {r + 1}/{cfg.rounds} {shown} ({row["seconds"]:.1f}s, eta {eta:.0f}s)')
   writer.flush()
-  if last_eval is None:  # resumed after the last round: evaluate the final state
-    last_eval = trainer.evaluate(state, cfg.rounds)
-  result = {'algorithm': cfg.algorithm, 'rounds': cfg.rounds, 'test': last_eval,
-            'mean_auc': mean_auc(last_eval)}
+  selected = selection.selected_rounds(rows, spec.scenario_names, spec.task_names, cfg.select, cfg.rounds)
+  last = _on_workers(lambda: trainer.evaluate(state, cfg.rounds), placement, cfg.rounds)
+  test = last if all(v == cfg.rounds for v in selected.values()) else _on_workers(
+      lambda: trainer.evaluate_selected(state, selected), placement, cfg.rounds)
+  result = {'algorithm': cfg.algorithm, 'rounds': cfg.rounds, 'selection': cfg.select,
+            'selected_round': selected, 'test': test, 'mean_auc': mean_auc(test),
+            'valid': selection.valid_metrics(rows, selected, spec.task_names),
+            'last': last, 'last_mean_auc': mean_auc(last)}
   if dp_on:
     agg = setup.aggregation_cfg
     result['dp'] = {'noise_multiplier': agg.dp_noise_multiplier, 'clip': agg.dp_clip, 'delta': agg.dp_delta,

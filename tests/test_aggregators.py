@@ -44,7 +44,7 @@ class ConflictTest(tf.test.TestCase):
     self.assertAllClose(agg.cagrad(u, 0.4, 1.0, 100), np.array([[1, 0], [0, 1]]) + 0.4 * g0, atol=1e-3)
     self.assertAllClose(agg.cagrad(_t([[1, 0], [-1, 0]]), 0.4, 1.0, 50), [[1, 0], [-1, 0]])  # g0 = 0
     self.assertAllClose(agg.cagrad(u, 0.0, 1.0, 50), u)  # c = 0 is the plain mean direction
-    self.assertAllClose(agg.coordinate(u, 'cagrad', tf.constant(0), cfg), agg.cagrad(u, 0.4, 1.0, 50), atol=1e-4)
+    self.assertAllClose(agg.coordinate(u, 'cagrad', tf.constant(0), cfg), agg.cagrad(u, 0.4, 1.0, 2000), atol=1e-4)
     self.assertAllClose(agg.coordinate(u, 'none', tf.constant(0), cfg), u)
 
 
@@ -101,3 +101,57 @@ class FactoryTest(tf.test.TestCase):
     self.assertAllClose(out.result['personalized']['experts'], want)
     self.assertEqual(out.state['round'], 1)
     self.assertEqual(agg.group_conflicts(['experts', 'tower/ctr'], cfg), {'experts': 'pcgrad', 'tower__ctr': 'none'})
+
+
+class HandComputedTest(tf.test.TestCase):
+
+  def test_pcgrad_three_clients_by_hand(self):
+    u = _t([[1, 0, 0], [-1, 1, 0], [-1, 0, 1]])
+    seed = tf.constant(5)
+    order = tf.random.experimental.stateless_shuffle(tf.range(3), seed=tf.stack([seed, 17])).numpy().tolist()
+    # Row 0 conflicts with rows 1 and 2, each projection against the original row, in the seed's order.
+    first = [j for j in order if j != 0][0]
+    row0 = [0.25, 0.5, 0.25] if first == 1 else [0.25, 0.25, 0.5]
+    out, stats = agg.pcgrad_with_stats(u, seed)
+    self.assertAllClose(out, [row0, [0, 1, 0], [0, 0, 1]])
+    self.assertEqual(int(stats['pcgrad_projections']), 4)  # 0<-1, 0<-2, 1<-0, 2<-0
+    self.assertAllClose(stats['pcgrad_removed_norm'], np.linalg.norm(u.numpy() - out.numpy(), axis=1))
+
+
+def _reference_cagrad(u, c):
+  """An independent solution: SLSQP from several starts on the same simplex problem, in float64."""
+  from scipy import optimize  # pylint: disable=g-import-not-at-top
+  g = u @ u.T
+  k = len(u)
+  m = np.full(k, 1 / k)
+  b, beta = g @ m, c * np.sqrt(m @ g @ m)
+  best = None
+  for s in range(6):
+    start = np.random.default_rng(s).dirichlet(np.ones(k))
+    r = optimize.minimize(lambda w: w @ b + beta * np.sqrt(max(w @ g @ w, 1e-30)), start, method='SLSQP',
+                          bounds=[(0, 1)] * k, constraints=[{'type': 'eq', 'fun': lambda w: w.sum() - 1}],
+                          options={'ftol': 1e-15, 'maxiter': 1000})
+    best = r if best is None or r.fun < best.fun else best
+  gw = best.x @ u
+  g0 = u.mean(axis=0)
+  return g0 + c * np.linalg.norm(g0) / np.linalg.norm(gw) * gw
+
+
+class ExactCagradTest(tf.test.TestCase):
+
+  def test_matches_an_independent_solver_on_asymmetric_updates(self):
+    rng = np.random.default_rng(7)
+    solve = tf.function(lambda x: agg.cagrad_with_stats(x, 0.4, 1.0, 2000))
+    for k in (2, 3, 4, 6):
+      u = rng.normal(size=(k, 12)) * rng.uniform(0.1, 5.0, size=(k, 1)) + rng.normal(size=12)
+      out, stats = solve(tf.constant(u, tf.float32))
+      d = out.numpy()[0] - u[0] + u.mean(axis=0)
+      want = _reference_cagrad(u, 0.4)
+      self.assertLess(np.linalg.norm(d - want) / np.linalg.norm(want), 1e-3)
+      self.assertAllClose(np.sum(stats['cagrad_weights']), 1.0, atol=1e-5)
+      self.assertAllClose(stats['cagrad_shift_norm'], 0.4 * np.linalg.norm(u.mean(axis=0)), rtol=1e-4)
+
+  def test_simplex_projection(self):
+    self.assertAllClose(agg.project_to_simplex(tf.constant([0.2, 0.3, 0.5], tf.float64)), [0.2, 0.3, 0.5])
+    self.assertAllClose(agg.project_to_simplex(tf.constant([2.0, 0.0, -1.0], tf.float64)), [1, 0, 0])
+    self.assertAllClose(agg.project_to_simplex(tf.constant([1.0, 1.0], tf.float64)), [0.5, 0.5])

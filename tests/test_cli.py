@@ -99,10 +99,12 @@ def test_train_errors_before_any_training(tmp_path):
 
 def test_evaluate_compare_export_help_and_errors(tmp_path):
   r = _pfmsmt()
-  for name in ('evaluate', 'compare', 'export'):
+  for name in ('evaluate', 'compare', 'export', 'inspect'):
     assert name in r.stdout
-  expected = {'compare': ('--algorithms', '--seeds', '--rounds', '--tau', '--expert_units'),
+  expected = {'compare': ('--algorithms', '--seeds', '--rounds', '--tau', '--expert_units', '--reference',
+                          '--select'),
               'evaluate': ('--run', '--data', '--split'),
+              'inspect': ('--run', '--rounds', '--output'),
               'export': ('--run', '--output', '--scenarios', '--version')}
   for name, wanted in expected.items():
     r = _pfmsmt(name, '--help')
@@ -111,5 +113,7 @@ def test_evaluate_compare_export_help_and_errors(tmp_path):
       assert flag in r.stdout, (name, flag)
   r = _pfmsmt('evaluate', f'--run={tmp_path}')
   assert r.returncode == 2 and 'is not a run directory' in r.stderr and 'Traceback' not in r.stderr
+  r = _pfmsmt('inspect', f'--run={tmp_path}')
+  assert r.returncode == 2 and 'aggregation.jsonl not found' in r.stderr and 'Traceback' not in r.stderr
   r = _pfmsmt('compare', '--algorithms=pfmsmtrec,fedsgd', f'--output={tmp_path}')
   assert r.returncode == 2 and 'unknown' in r.stderr and 'fedsgd' in r.stderr

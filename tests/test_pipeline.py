@@ -18,7 +18,8 @@ class PipelineTest(tf.test.TestCase):
   def setUpClass(cls):
     super().setUpClass()
     cls.dir = os.path.join(tf.compat.v1.test.get_temp_dir(), 'syn')
-    prepare.prepare(PrepareConfig(output=cls.dir, rows_per_scenario=1_000, rows_per_shard=300, overwrite=True),
+    prepare.prepare(PrepareConfig(output=cls.dir, rows_per_scenario=1_000, rows_per_shard=300, overwrite=True,
+                                  valid_fraction=0),
                     log=lambda *_: None)
     cls.spec = spec_lib.load_spec(cls.dir)
 

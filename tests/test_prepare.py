@@ -30,6 +30,7 @@ def _rows(n=120, seed=0):
 
 
 def _prepare_csv(tmp_path, df, **kw):
+  kw.setdefault('valid_fraction', 0.25)  # a few rows per scenario even in these small files
   os.makedirs(tmp_path, exist_ok=True)
   path = str(tmp_path / 'rows.csv')
   df.to_csv(path, index=False)
@@ -86,7 +87,7 @@ def test_summary_counts_add_up_and_files_written(tmp_path):
   df = _rows(90)
   df.loc[5, 'price'] = 'oops'
   df.loc[7, 'click'] = 3
-  summary, cfg = _prepare_csv(tmp_path, df, on_bad_row='drop')
+  summary, cfg = _prepare_csv(tmp_path, df, on_bad_row='drop', valid_fraction=0)
   t = summary['totals']
   assert t['rows_read'] == 90 and t['rows_kept'] == 88
   assert t['rows_dropped'] == {'label_not_binary': 1, 'non_numeric_value': 1}
@@ -108,7 +109,7 @@ def test_unknown_test_category_goes_to_oov_and_is_counted(tmp_path):
   test.to_csv(tmp_path / 'test.csv', index=False)
   cfg = PrepareConfig(dataset='csv', input=str(tmp_path / 'train.csv'), test_input=str(tmp_path / 'test.csv'),
                       output=str(tmp_path / 'out'), scenario_column='app', categorical_columns=('city',),
-                      numerical_columns=('price',), label_columns=('click',))
+                      numerical_columns=('price',), label_columns=('click',), valid_fraction=0)
   summary = prepare.prepare(cfg, log=lambda *_: None)
   assert summary['partitions']['test']['a']['handled'] == {'unknown_category_to_oov': {'city': 2}}
   spec = spec_lib.load_spec(cfg.output)
@@ -198,3 +199,42 @@ def test_log_standard_transform_is_odd_and_invertible():
   y = statistics.transform(x, 'log_standard')
   np.testing.assert_allclose(np.sign(y) * np.expm1(np.abs(y)), x, rtol=1e-9)
   assert records.SHARD_PATTERN.format(3) == 'part-00003.tfrecord'
+
+
+def test_valid_split_is_held_out_of_train_and_statistics_come_from_train_only(tmp_path):
+  df = _rows(400)
+  df['city'] = [f'c{i}' for i in range(len(df))]  # one city per row: a valid row's city is unseen in train
+  summary, cfg = _prepare_csv(tmp_path, df, valid_fraction=0.25)
+  spec = spec_lib.load_spec(cfg.output)
+  assert spec.splits == ['train', 'valid', 'test']
+  ids = {split: np.concatenate([_decode(cfg.output, spec, split, s)['row_id'].round().astype(int)
+                                for s in spec.scenario_names]) for split in spec.splits}
+  assert not set(ids['valid']) & set(ids['train']) and not set(ids['valid']) & set(ids['test'])
+  share = len(ids['valid']) / (len(ids['valid']) + len(ids['train']))
+  assert 0.15 < share < 0.35
+  city = spec.categorical[0]
+  assert city.name == 'city' and city.vocabulary_size == len(ids['train']) + 1  # + the OOV bucket
+  valid_cities = pd.concat([_decode(cfg.output, spec, 'valid', s) for s in spec.scenario_names])['city']
+  assert valid_cities.isna().all()  # unseen in train: the OOV bucket
+  price = spec.numerical[1]
+  train_prices = df.iloc[ids['train']]['price'].astype(float)
+  assert price.statistics['*'][0] == pytest.approx(train_prices.mean(), rel=1e-5)
+  for scenario, p in summary['partitions']['valid'].items():
+    assert p['rows_read'] == p['rows_kept'] > 0 and p['handled']['unknown_category_to_oov']['city'] == p['rows_kept']
+  assert summary['totals']['rows_read'] == 400
+  # The same seed holds out the same rows; 0 holds out none.
+  again, _ = _prepare_csv(tmp_path / 'again', df, valid_fraction=0.25)
+  assert again['partitions']['valid'] == summary['partitions']['valid']
+  none, cfg0 = _prepare_csv(tmp_path / 'none', df, valid_fraction=0.0)
+  assert 'valid' not in none['partitions'] and spec_lib.load_spec(cfg0.output).splits == ['train', 'test']
+  with pytest.raises(ValueError, match='valid_fraction'):
+    _prepare_csv(tmp_path / 'bad', df, valid_fraction=1.0)
+
+
+def test_synthetic_test_rows_leave_train_unchanged(tmp_path):
+  small = prepare.prepare(PrepareConfig(output=str(tmp_path / 'a'), rows_per_scenario=500), log=lambda *_: None)
+  big = prepare.prepare(PrepareConfig(output=str(tmp_path / 'b'), rows_per_scenario=500, test_rows_per_scenario=900),
+                        log=lambda *_: None)
+  assert big['partitions']['train'] == small['partitions']['train']
+  assert big['partitions']['valid'] == small['partitions']['valid']
+  assert all(p['rows_kept'] == 900 for p in big['partitions']['test'].values())

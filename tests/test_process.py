@@ -93,16 +93,19 @@ def _check_signature(data, name):
   # What the orchestrator hands each client: file paths, its scenario index and a seed; no parameters.
   assert client_in.placement is tff.CLIENTS
   assert str(client_in.member) == '<data=str,state_in=str,state_out=str,key=int32,seed=int32>'
-  # What the round returns: the server state and scalar train metrics.
+  # What the round returns: the server state, scalar train metrics and the aggregation telemetry, whose
+  # values are per client ([K]) or per pair of clients ([K, K]): summaries, never parameters.
   assert sig.result[0] == state_in
-  assert sig.result[1].placement is tff.SERVER and _parameters(sig.result[1]) == 0
+  assert sig.result[1].placement is tff.SERVER
+  assert _parameters(sig.result[1].member['train']) == _parameters(sig.result[1].member['rejected']) == 0
+  assert all(all(d <= k for d in x.shape) for x in _tensors(sig.result[1].member['aggregation']))
   # What goes up from a client: global and personalized updates (its row of each group), counts, metrics.
   update = fp.client_update
   assert _parameters(update.type_signature.result['update']['global']) == n_global
   assert _parameters(update.type_signature.result['update']['personalized']) == k * n_personal
   # What goes down: the global values broadcast, and only the own row of each personalized group.
   evaluate_in = fp.evaluate.type_signature.parameter[1]
-  assert str(evaluate_in.member) == '<data=str,state=str,key=int32>'
+  assert str(evaluate_in.member) == '<data=str,state=str,key=int32,whole=bool,snapshot=str>'
   # Every value exchanged, one by one, is what the template declares (what `pfmsmt describe` lists).
   declared = fp.layout.exchanged(spec_lib.load_spec(data).task_names)
   _same(declared['up'], _flat(update.type_signature.result))
@@ -143,12 +146,12 @@ def test_run_directory_contract(data, tmp_path):
   run = str(tmp_path / 'run')
   result = training.train_in_runtime(_setup(data, run), log=lambda *_: None)
   files = set(os.listdir(run))
-  assert {'config.json', 'rounds.csv', 'metrics.json', 'tb', 'checkpoints', 'clients'} <= files
+  assert {'config.json', 'rounds.csv', 'metrics.json', 'tb', 'checkpoints', 'clients', 'aggregation.jsonl'} <= files
   cfg = json.load(open(os.path.join(run, 'config.json')))
   assert {'train', 'model', 'client', 'aggregation', 'versions', 'data_spec'} <= set(cfg)
   assert cfg['versions']['tensorflow_federated'] == tff.__version__
   rows = open(os.path.join(run, 'rounds.csv')).read().splitlines()
-  assert len(rows) == 3 and 'loss_ctr' in rows[0] and 'mean_auc' in rows[0] and 'seconds' in rows[0]
+  assert len(rows) == 3 and 'loss_ctr' in rows[0] and 'valid_mean_auc' in rows[0] and 'seconds' in rows[0]
   on_disk = json.load(open(os.path.join(run, 'metrics.json')))
   assert on_disk == json.loads(json.dumps(result))
   assert set(on_disk['test']) == {'NL', 'ES', 'FR', 'US'}

@@ -101,9 +101,9 @@ def test_aliccp_raw_ids_header_only_in_train():
 
 def test_aliccp_label_encoded_dense_columns_are_numerical():
   src = aliccp.aliccp_source(shared_data('ali-ccp', 'label-encoded'))
-  assert src.splits == ['train', 'val', 'test']
+  assert src.splits == ['train', 'valid', 'test']
   assert src.numerical == ['D109_14', 'D110_14', 'D127_14', 'D150_14', 'D508', 'D509', 'D702', 'D853']
-  rows, _ = read_all(src, 'val')
+  rows, _ = read_all(src, 'valid')
   assert len(rows) == 50
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from data_pipelines import prepare
 from data_pipelines.config import PrepareConfig
-from federated import remote, runtime, training
+from federated import remote, runtime, telemetry, training
 from tests import helpers
 from tests.conftest import REPO
 
@@ -81,6 +81,15 @@ def test_two_workers_give_the_local_metrics_and_keep_states_home(silos):
   assert sorted(os.listdir(root / 'silo1' / 'clients' / run)) == ['NL', 'US']
   assert not os.path.exists(root / 'remote' / 'clients')
   assert json.load(open(root / 'remote' / 'metrics.json')) == json.loads(json.dumps(remote_result))
+  # The models selected on valid were saved, and tested, where each scenario lives.
+  for silo, scenario in (('silo0', 'ES'), ('silo1', 'US')):
+    kept = [f for f in os.listdir(root / silo / 'clients' / run / scenario) if f.startswith('valid_')]
+    assert training.snapshot_name(remote_result['selected_round'][scenario]) in kept
+  # The aggregation telemetry comes out of the round on workers too, as in the local runtime.
+  here, there = (telemetry.read(str(root / r / 'aggregation.jsonl')) for r in ('local', 'remote'))
+  assert [r['round'] for r in there] == [1, 2]
+  assert np.allclose(here[0]['groups']['experts']['cosine_before'], there[0]['groups']['experts']['cosine_before'],
+                     atol=1e-3)
 
 
 @pytest.mark.slow

@@ -37,7 +37,7 @@ def main() -> None:
       aggregation_cfg=flagconfig.from_flags(fed_config.AggregationConfig, FLAGS))
   with runtime.local_runtime():
     results = comparison.run_all(cfg, base)
-  comparison.write_report(results, cfg.output, _COMMAND[0])
+  comparison.write_report(results, cfg.output, _COMMAND[0], reference=cfg.reference or None)
   print(open(f'{cfg.output}/report.md').read())
 
 

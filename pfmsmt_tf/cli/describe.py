@@ -46,7 +46,8 @@ def format_exchanged(tmpl, model, spec) -> str:
   layout = ModelLayout(lambda: model, template.assign(tmpl, model), len(spec.scenarios))
   lines = []
   for direction, title in (('down', 'server -> client'), ('up', 'client -> server')):
-    items = layout.exchanged(spec.task_names)[direction]
+    exchanged = layout.exchanged(spec.task_names)
+    items = exchanged[direction] + (exchanged['up_telemetry'] if direction == 'up' else [])
     wire = sum(4 * int(np.prod(shape)) for _, dtype, shape in items if dtype != 'str')
     lines.append(f'{title}, each round ({len(items)} values, {wire:,} bytes of numbers on the wire):')
     lines += [f'  {name:<72} {dtype:<8} {list(shape)}' for name, dtype, shape in items]

@@ -1,4 +1,7 @@
-"""pfmsmt evaluate: re-evaluates a run's latest checkpoint, on its own test split or on other prepared data.
+"""pfmsmt evaluate: re-evaluates a run's models, on its own test split or on other prepared data.
+
+A finished run's models are the ones selected on the valid split (metrics.json `selected_round`); a run
+that has not finished is evaluated at its latest checkpoint.
 
 Other data must share the run's encoding: prepare it with `pfmsmt prepare --encoding_from=<the run's data>`.
 Each scenario of that data is evaluated with the run's model of the same scenario.
@@ -28,6 +31,8 @@ def main() -> None:
     finished = restore.FinishedRun(FLAGS.run)
     test = finished.evaluate(FLAGS.data or None, FLAGS.split)
   result = {'algorithm': finished.algorithm, 'rounds': finished.round, 'run': finished.run.root,
+            **({'selected_round': finished.selected, 'selection': finished.setup.cfg.select}
+               if finished.selected else {}),
             'data': FLAGS.data or finished.data, 'split': FLAGS.split, 'test': test,
             'mean_auc': training.mean_auc(test)}
   print(training.format_results(result))

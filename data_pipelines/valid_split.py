@@ -1,0 +1,75 @@
+"""The `valid` split: a seeded share of each scenario's train rows, held out for model selection.
+
+Wraps any source whose files have no validation part of their own. The draw is fixed by the seed, the
+chunk's position and the row's position in it, so the statistics pass (which reads `train` without these
+rows: vocabularies and normalization stay train-only) and the encoding pass see the same rows held out.
+Rows read and dropped are counted where the reader counts them (under `train`); each held-out row's read
+is moved to `valid`, so read = kept + dropped holds in both.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, List
+
+import numpy as np
+import pandas as pd
+
+from data_pipelines import accounting as accounting_lib
+from data_pipelines import sources
+
+TRAIN, VALID = 'train', 'valid'
+_SEED_TAG = 13  # keeps this draw independent of the sources' own train/test draws
+
+
+def has_own_validation(source: sources.Source) -> bool:
+  return VALID in source.splits
+
+
+class HeldOutValidation(sources.Source):
+  """`source` with `fraction` of its train rows moved into a `valid` split."""
+
+  def __init__(self, source: sources.Source, fraction: float, seed: int):
+    if not 0 < fraction < 1:
+      raise ValueError(f'valid_fraction must be in [0, 1), got {fraction}')
+    if has_own_validation(source):
+      raise ValueError(f'{source.dataset} has its own {VALID} split')
+    self.inner, self.fraction, self.seed = source, fraction, seed
+    for name in ('dataset', 'categorical', 'numerical', 'normalization', 'tasks', 'scenario_column',
+                 'has_true_probabilities'):
+      setattr(self, name, getattr(source, name))
+    self.splits: List[str] = [s for s in source.splits if s != TRAIN]
+    self.splits = [TRAIN, VALID] + self.splits
+
+  def input_files(self):
+    return self.inner.input_files()
+
+  def check_files(self) -> None:
+    self.inner.check_files()
+
+  def _held_out(self, chunk_no: int, n: int) -> np.ndarray:
+    return np.random.default_rng([self.seed, _SEED_TAG, chunk_no]).random(n) < self.fraction
+
+  def chunks(self, split: str, ctx: sources.ReadContext) -> Iterator[pd.DataFrame]:
+    if split not in (TRAIN, VALID):
+      yield from self.inner.chunks(split, ctx)
+      return
+    # The valid pass re-reads the train files; their reads and drops were counted by the train pass.
+    inner_ctx = ctx if split == TRAIN else sources.ReadContext(
+        TRAIN, accounting_lib.RowAccounting(), ctx.on_bad_row, ctx.chunk_rows)
+    for chunk_no, frame in enumerate(self.inner.chunks(TRAIN, inner_ctx)):
+      held = self._held_out(chunk_no, len(frame))
+      if split == TRAIN:
+        for scenario, n in frame.loc[held, sources.SCENARIO].value_counts().items():
+          ctx.accounting.move_read(TRAIN, VALID, scenario, int(n))
+        part = frame[~held]
+      else:
+        part = frame[held]
+      if len(part):
+        yield part.reset_index(drop=True)
+
+
+def with_validation(source: sources.Source, fraction: float, seed: int) -> sources.Source:
+  """The source with a `valid` split: its own where it has one, else held out of train (none at 0)."""
+  if has_own_validation(source) or fraction == 0:
+    return source
+  return HeldOutValidation(source, fraction, seed)
