@@ -47,8 +47,10 @@ def _argmax(scores: Dict[int, float], fallback: int) -> int:
 
 
 def evaluated_rounds(rows: Sequence[dict]) -> List[dict]:
-  return [r for r in rows if not math.isnan(_number(r.get(VALID_PREFIX + 'mean_auc')))
-          or any(k.startswith(VALID_PREFIX + 'auc/') and r.get(k) not in (None, '') for k in r)]
+  """The rows of rounds evaluated on valid: some valid AUC in them is a number (rounds.csv leaves the
+  others empty)."""
+  prefix = VALID_PREFIX + 'auc/'
+  return [r for r in rows if any(k.startswith(prefix) and not math.isnan(_number(v)) for k, v in r.items())]
 
 
 def selected_rounds(rows: Sequence[dict], scenarios: Sequence[str], tasks: Sequence[str], mode: str,

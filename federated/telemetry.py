@@ -168,6 +168,7 @@ def plot(records: List[dict], out: str, at_rounds: Sequence[int] = ()) -> List[s
     ax.plot(xs, [off_diagonal_mean(r['groups'][group]['cosine_before']) for r in records], linestyle='--',
             label=f'{group}: mean cosine')
   ax.set_xlabel('round')
+  ax.set_ylabel('projections (count) / mean cosine')
   ax.grid(alpha=0.3)
   ax.legend(fontsize=7)
   fig.tight_layout()

@@ -9,7 +9,7 @@ import tensorflow_federated as tff
 
 from data_pipelines import prepare
 from data_pipelines.config import PrepareConfig
-from federated import aggregators, privacy, runtime, training
+from federated import aggregators, privacy, runtime, telemetry, training
 from federated.config import AggregationConfig
 from tests import helpers
 
@@ -72,3 +72,7 @@ def test_dp_run_reports_epsilon(tmp_path):
   assert float(rows[1].split(',')[column]) == pytest.approx(privacy.epsilon(setup.aggregation_cfg, 1))
   assert any('dp_epsilon=' in l for l in lines)
   assert 0 < result['mean_auc'] < 1
+  # DP's own measurements reach the aggregation telemetry (they were discarded before); TFF's Gaussian
+  # fixed-noise query reports empty structures under these names.
+  records = telemetry.read(str(tmp_path / 'run' / 'aggregation.jsonl'))
+  assert len(records) == 2 and set(records[0]['global']) == {'dp_query_metrics', 'dp'} and records[0]['groups'] == {}

@@ -142,22 +142,21 @@ def test_round_signature_for_every_other_preset(data, name):
 _setup = helpers.small_setup
 
 
-def test_run_directory_contract(data, tmp_path):
-  run = str(tmp_path / 'run')
-  result = training.train_in_runtime(_setup(data, run), log=lambda *_: None)
+def test_run_directory_contract(trained_run):
+  data, run, result = trained_run.data, trained_run.run, trained_run.metrics
   files = set(os.listdir(run))
   assert {'config.json', 'rounds.csv', 'metrics.json', 'tb', 'checkpoints', 'clients', 'aggregation.jsonl'} <= files
   cfg = json.load(open(os.path.join(run, 'config.json')))
   assert {'train', 'model', 'client', 'aggregation', 'versions', 'data_spec'} <= set(cfg)
   assert cfg['versions']['tensorflow_federated'] == tff.__version__
   rows = open(os.path.join(run, 'rounds.csv')).read().splitlines()
-  assert len(rows) == 3 and 'loss_ctr' in rows[0] and 'valid_mean_auc' in rows[0] and 'seconds' in rows[0]
+  assert len(rows) == 4 and 'loss_ctr' in rows[0] and 'valid_mean_auc' in rows[0] and 'seconds' in rows[0]
   on_disk = json.load(open(os.path.join(run, 'metrics.json')))
   assert on_disk == json.loads(json.dumps(result))
   assert set(on_disk['test']) == {'NL', 'ES', 'FR', 'US'}
   for scenario in on_disk['test'].values():
     for task in ('ctr', 'ctcvr'):
-      assert set(scenario[task]) == {'auc', 'logloss', 'examples'} and scenario[task]['examples'] == 120
+      assert set(scenario[task]) == {'auc', 'logloss', 'examples'} and scenario[task]['examples'] == 160
   assert set(on_disk['oracle']) == {'NL', 'ES', 'FR', 'US'} and 0.5 < on_disk['oracle_mean_auc'] < 1
   assert abs(on_disk['mean_auc'] - np.mean([m[t]['auc'] for m in on_disk['test'].values() for t in m])) < 1e-9
   assert any(f.startswith('events') for f in os.listdir(os.path.join(run, 'tb')))
@@ -183,6 +182,7 @@ def test_keras_auc_agrees_with_the_exact_auc():
     assert abs(float(m.result()) - metrics.exact_auc(y, p)) < 1e-3
 
 
+@pytest.mark.slow  # 50 s; ditto's round signature is in the fast suite, task PCGrad's math in test_aggregators
 def test_task_pcgrad_and_ditto_train(data, tmp_path):
   setup = _setup(data, str(tmp_path / 'p'), rounds=1)
   setup.client_cfg = ClientConfig(batch_size=128, task_pcgrad=True)

@@ -6,24 +6,19 @@ import pytest
 from data_pipelines import pipeline, prepare
 from data_pipelines import spec as spec_lib
 from data_pipelines.config import PipelineConfig, PrepareConfig
-from federated import restore, runtime, training
+from federated import restore, runtime
 from pfmsmt_tf import metrics
-from tests import helpers
 
 
 @pytest.fixture(scope='module')
-def finished(tmp_path_factory):
-  root = tmp_path_factory.mktemp('restore')
-  data = str(root / 'data')
-  prepare.prepare(PrepareConfig(output=data, rows_per_scenario=600), log=lambda *_: None)
-  result = training.train_in_runtime(helpers.small_setup(data, str(root / 'run')), log=lambda *_: None)
+def finished(trained_run, finished_run, tmp_path_factory):
   with runtime.local_runtime():
-    yield restore.FinishedRun(str(root / 'run')), result, root
+    yield finished_run, trained_run.metrics, tmp_path_factory.mktemp('restore')
 
 
 def test_reevaluation_equals_the_run_metrics(finished):
   run, result, _ = finished
-  assert run.round == 2 and run.algorithm == 'pfmsmtrec'
+  assert run.round == 3 and run.algorithm == 'pfmsmtrec'
   again = run.evaluate()
   for s, tasks in result['test'].items():
     for t, m in tasks.items():

@@ -52,13 +52,8 @@ def test_undefined_auc_is_skipped_and_all_undefined_keeps_the_last_round():
 
 
 @pytest.fixture(scope='module')
-def run(tmp_path_factory):
-  root = tmp_path_factory.mktemp('selection')
-  data = str(root / 'data')
-  prepare.prepare(PrepareConfig(output=data, rows_per_scenario=1200), log=lambda *_: None)
-  out = str(root / 'run')
-  metrics = training.train_in_runtime(helpers.small_setup(data, out, rounds=3), log=lambda *_: None)
-  return out, metrics
+def run(trained_run):
+  return trained_run.run, trained_run.metrics
 
 
 def test_metrics_hold_the_selected_models_and_the_last_ones(run):

@@ -7,25 +7,21 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from data_pipelines import prepare
-from data_pipelines.config import PrepareConfig
 from federated import client_work, restore, runtime, telemetry, training
 from tests import helpers
 
-ALGORITHMS = ('pfmsmtrec', 'pfmsmtrec_no_conflict', 'pfmsmtrec_no_personalization')
+ABLATIONS = ('pfmsmtrec_no_conflict', 'pfmsmtrec_no_personalization')
 
 
 @pytest.fixture(scope='module')
-def runs(tmp_path_factory):
+def runs(trained_run, finished_run, tmp_path_factory):
+  """The shared 3-round pfmsmtrec run, and one round of two ablations from the same seed (identical starts)."""
   root = tmp_path_factory.mktemp('telemetry')
-  data = str(root / 'data')
-  prepare.prepare(PrepareConfig(output=data, rows_per_scenario=800), log=lambda *_: None)
-  out = {}
-  for algorithm in ALGORITHMS:  # the same seed: identical starting weights
-    path = str(root / algorithm)
-    training.train_in_runtime(helpers.small_setup(data, path, algorithm=algorithm, rounds=2 if algorithm == 'pfmsmtrec'
-                                                  else 1), log=lambda *_: None)
-    out[algorithm] = path
+  out = {'pfmsmtrec': trained_run.run, 'finished': finished_run}
+  for algorithm in ABLATIONS:
+    out[algorithm] = str(root / algorithm)
+    training.train_in_runtime(helpers.small_setup(trained_run.data, out[algorithm], algorithm=algorithm, rounds=1),
+                              log=lambda *_: None)
   return out
 
 
@@ -35,7 +31,7 @@ def _records(path):
 
 def test_one_record_per_round_with_every_measurement(runs):
   records = _records(runs['pfmsmtrec'])
-  assert [r['round'] for r in records] == [1, 2]
+  assert [r['round'] for r in records] == [1, 2, 3]
   r = records[0]
   assert r['scenarios'] == ['NL', 'ES', 'FR', 'US'] and len(r['global_update_norm']) == 4
   assert all(n > 0 for n in r['global_update_norm'])
@@ -63,32 +59,35 @@ def test_ablation_overrides_reach_the_built_process(runs):
   assert not np.allclose(np.asarray(full['attention']), np.asarray(full['attention'])[0:1], atol=1e-3)
   with runtime.local_runtime():
     rows_mean = restore.FinishedRun(runs['pfmsmtrec_no_personalization']).state['model']['personalized']['experts']
-    rows_att = restore.FinishedRun(runs['pfmsmtrec_no_conflict']).state['model']['personalized']['experts']
+  rows_att = runs['finished'].state['model']['personalized']['experts']
   assert np.allclose(rows_mean, rows_mean[0:1], atol=1e-6)  # identical starts + identical mix
   assert not np.allclose(rows_att, rows_att[0:1], atol=1e-6)
 
 
-def test_each_client_receives_its_own_row_and_no_other(runs, tmp_path):
+def test_each_client_receives_its_own_row_and_no_other(runs):
+  run = runs['finished']
   with runtime.local_runtime():
-    run = restore.FinishedRun(runs['pfmsmtrec'])
     state = run.state
     layout = run.trainer.fp.layout
     marked = {k: np.stack([np.full(v.shape[1], 10.0 * (i + 1), np.float32) for i in range(v.shape[0])])
               for k, v in state['model']['personalized'].items()}
     state = {'model': {'global': state['model']['global'], 'personalized': marked}, 'aggregator': state['aggregator']}
     run.trainer.evaluate(state, 99, split='valid', snapshot=True)  # each client saves what it received
-  for s in run.spec.scenarios:
-    model = run.model_fn()
-    client_work.load_state(tf.constant(run.run.snapshot(s.directory, 99)), list(model.weights))
-    weights = model.weights
-    for key in layout.group_idx:
-      vector = layout.flatten_group(key, weights).numpy()
-      assert np.all(vector == 10.0 * (s.index + 1)), (s.name, key)
+  try:
+    for s in run.spec.scenarios:
+      model = run.model_fn()
+      client_work.load_state(tf.constant(run.run.snapshot(s.directory, 99)), list(model.weights))
+      weights = model.weights
+      for key in layout.group_idx:
+        vector = layout.flatten_group(key, weights).numpy()
+        assert np.all(vector == 10.0 * (s.index + 1)), (s.name, key)
+  finally:  # the shared run stays as it was
+    for s in run.spec.scenarios:
+      os.remove(run.run.snapshot(s.directory, 99))
 
 
 def test_fedbn_statistics_differ_between_clients(runs):
-  with runtime.local_runtime():
-    run = restore.FinishedRun(runs['pfmsmtrec'])
+  run = runs['finished']
   layout = run.trainer.fp.layout
   local = [a for a in layout.assignments if a.index in layout.local_idx]
   means = [j for j, a in enumerate(local) if a.batch_norm and 'moving_mean' in a.path]
