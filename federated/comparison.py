@@ -163,6 +163,23 @@ def _wide(table: pd.DataFrame):
   return columns, means, stds
 
 
+def headline(paired: pd.DataFrame) -> str:
+  """One sentence: which algorithms the paired intervals put above or below the reference, and which not."""
+  if paired is None or not len(paired):
+    return ''
+  ref = paired['reference'].iloc[0]
+
+  def listed(rows):
+    return ', '.join(f'{r.algorithm} ({r.diff_mean:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}])' for r in rows) or 'none'
+
+  better = [r for r in paired.itertuples() if r.excludes_zero and r.diff_mean > 0]
+  worse = [r for r in paired.itertuples() if r.excludes_zero and r.diff_mean < 0]
+  unclear = [r.algorithm for r in paired.itertuples() if not r.excludes_zero]
+  return (f'Paired by seed, with 95% intervals on the difference of mean test AUC to {ref}: better than {ref}: '
+          f'{listed(better)}; worse than {ref}: {listed(worse)}; not distinguishable from it: '
+          f'{", ".join(unclear) or "none"}.')
+
+
 def markdown(table: pd.DataFrame, oracle: Dict[str, float] | None, command: str, title: str,
              notes: List[str] = (), paired: pd.DataFrame | None = None,
              test_ci: Dict[str, float] | None = None) -> str:
@@ -172,7 +189,10 @@ def markdown(table: pd.DataFrame, oracle: Dict[str, float] | None, command: str,
   best = {c: max(means[a][c] for a in means) for c in columns}
   seeds = int(table['seeds'].max())
   head = ['algorithm'] + columns + (['gap to oracle'] if oracle else [])
-  lines = [f'# {title}', '', f'Test AUC of the models selected on the valid split, mean ± std over {seeds} seed(s) '
+  lines = [f'# {title}', '']
+  if headline(paired):
+    lines += [headline(paired), '']
+  lines += [f'Test AUC of the models selected on the valid split, mean ± std over {seeds} seed(s) '
            '(fewer where the seeds column of report.csv says so); the best mean of each column in bold.', '',
            '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
   for a in means:

@@ -96,3 +96,16 @@ def test_config_errors():
     CompareConfig(algorithms=('pfmsmtrec', 'fedsgd'), output='x')
   with pytest.raises(ValueError, match='--output'):
     CompareConfig()
+
+
+def test_headline_sorts_algorithms_by_their_interval():
+  paired = pd.DataFrame([
+      {'algorithm': 'a', 'reference': 'r', 'seeds': 5, 'diff_mean': 0.02, 'ci_low': 0.01, 'ci_high': 0.03,
+       'excludes_zero': True},
+      {'algorithm': 'b', 'reference': 'r', 'seeds': 5, 'diff_mean': -0.01, 'ci_low': -0.02, 'ci_high': -0.001,
+       'excludes_zero': True},
+      {'algorithm': 'c', 'reference': 'r', 'seeds': 5, 'diff_mean': 0.001, 'ci_low': -0.01, 'ci_high': 0.012,
+       'excludes_zero': False}])
+  text = comparison.headline(paired)
+  assert 'better than r: a (+0.0200 [+0.0100, +0.0300])' in text
+  assert 'worse than r: b (-0.0100' in text and 'not distinguishable from it: c.' in text
