@@ -40,6 +40,7 @@ bench: $(STAMP)
 
 bench-quality: $(STAMP)
 	$(PY) benchmarks/quality.py
+	$(PY) benchmarks/telemetry.py
 	$(PY) benchmarks/render_readme.py
 
 clean:

@@ -16,7 +16,9 @@ RESULTS = os.path.join(REPO, 'benchmarks', 'results')
 START, END = '<!-- results:start -->', '<!-- results:end -->'
 ORDER = [  # (file, what produced it)
     ('quality_synthetic.md', 'python benchmarks/quality.py --datasets=synthetic'),
+    ('telemetry_synthetic.md', 'python benchmarks/telemetry.py --datasets=synthetic'),
     ('quality_census.md', 'python benchmarks/quality.py --datasets=census'),
+    ('telemetry_census.md', 'python benchmarks/telemetry.py --datasets=census'),
     ('quality_synthetic_personalized_inputs.md', 'pfmsmt compare --template=templates/pfmsmtrec_personalized_inputs.json '
      '(the earlier protocol: last-round test AUC, 3 seeds, no paired intervals)'),
     ('quality_census_quick.md', 'python benchmarks/quality.py --quick --datasets=census'),
