@@ -190,10 +190,14 @@ class Partition:
       c['parameters'] += a.size
     return dict(sorted(out.items()))
 
-  def traffic_bytes(self) -> Dict[str, int]:
-    """Bytes per client per round: up = global and personalized updates; down = global and own personalized."""
-    shared = sum(a.size for a in self.assignments if a.role != LOCAL) * BYTES_PER_VALUE
-    return {'up': shared, 'down': shared}
+  def traffic_bytes(self, num_clients: int = 1) -> Dict[str, int]:
+    """Bytes of parameter values per client per round. Down: the global values and the client's own
+    personalized ones. Up: the global updates and, per personalized group, a [K, D] matrix in which the client
+    filled its own row (one federated sum then gathers every client's update at the server)."""
+    global_values = sum(a.size for a in self.assignments if a.role == GLOBAL)
+    personalized = sum(a.size for a in self.assignments if a.role == PERSONALIZED)
+    return {'up': (global_values + num_clients * personalized) * BYTES_PER_VALUE,
+            'down': (global_values + personalized) * BYTES_PER_VALUE}
 
 
 # ------------------------------------------------------------------------------------------------ presets
@@ -250,8 +254,9 @@ def preset(algorithm: str, model, shared_inputs: bool = True) -> Template:
   return Template(algorithm, tuple(rules))
 
 
-def describe(template: Template, model) -> str:
-  """A table of parameters per role and group, and the bytes each client sends and receives per round."""
+def describe(template: Template, model, num_clients: int = 1) -> str:
+  """A table of parameters per role and group, and the bytes each client sends and receives per round among
+  `num_clients` clients."""
   part = Partition(assign(template, model))
   counts = part.counts()
   total = sum(c['parameters'] for c in counts.values())
@@ -260,10 +265,11 @@ def describe(template: Template, model) -> str:
   for key, c in counts.items():
     lines.append(f'{key:<28} {c["variables"]:>9} {c["parameters"]:>11} {c["parameters"] / total:>7.1%}')
   lines.append(f'{"total":<28} {sum(c["variables"] for c in counts.values()):>9} {total:>11}')
-  t = part.traffic_bytes()
+  t = part.traffic_bytes(num_clients)
   bn = sorted({a.key for a in part.assignments if a.batch_norm})
-  lines += ['', f'per client per round: up {t["up"]:,} bytes (updates of global and personalized parameters, '
-                f'plus example count and metrics), down {t["down"]:,} bytes (global and own personalized values)',
+  lines += ['', f'per client per round among {num_clients} clients: up {t["up"]:,} bytes of parameter updates (global, '
+                f'and a [{num_clients}, D] matrix per personalized group holding its own row; plus example counts, '
+                f'metrics and telemetry), down {t["down"]:,} bytes (global and own personalized values)',
             f'never leaves a client: {counts.get(LOCAL, {}).get("parameters", 0):,} local parameters'
             + (f'; BatchNorm variables are {", ".join(bn)}' if bn else '')]
   return '\n'.join(lines)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -57,6 +58,11 @@ def test_describe_prints_roles_and_traffic(tmp_path):
   assert r.returncode == 0, r.stderr
   for text in ('personalized/experts', 'personalized/tower/ctcvr', 'BatchNorm variables are local', 'bytes'):
     assert text in r.stdout
+  # The summary's upload is the listed values' bytes less the non-parameter ones: counts [K], weight, one loss
+  # per task, examples, and the telemetry norm [K] (K = 4 scenarios, 2 tasks).
+  summary = int(re.search(r'among 4 clients: up ([\d,]+) bytes', r.stdout).group(1).replace(',', ''))
+  listed = int(re.search(r'client -> server, each round \(\d+ values, ([\d,]+) bytes', r.stdout).group(1).replace(',', ''))
+  assert summary == listed - 4 * (4 + 1 + 2 + 1 + 4)
   # Zero traffic for `local` and the unused-rule error are checked in-process in tests/test_template.py.
 
 

@@ -145,11 +145,14 @@ def test_custom_template_from_json(tmp_path):
 
 def test_describe_counts_and_traffic():
   model = _model()
-  text = T.describe(T.preset('pfmsmtrec', model), model)
+  text = T.describe(T.preset('pfmsmtrec', model), model, num_clients=3)
   part = T.Partition(T.assign(T.preset('pfmsmtrec', model), model))
   counts = part.counts()
   assert sum(c['parameters'] for c in counts.values()) == model.count_params()
-  shared = sum(c['parameters'] for k, c in counts.items() if k != 'local')
-  assert part.traffic_bytes() == {'up': 4 * shared, 'down': 4 * shared}
-  assert 'personalized/experts' in text and f'up {4 * shared:,} bytes' in text
+  global_values = counts['global']['parameters']
+  personal = sum(c['parameters'] for k, c in counts.items() if k.startswith('personalized'))
+  assert personal > 0
+  # Up: each personalized group travels as a [K, D] matrix holding the client's own row.
+  assert part.traffic_bytes(3) == {'up': 4 * (global_values + 3 * personal), 'down': 4 * (global_values + personal)}
+  assert 'personalized/experts' in text and f'up {4 * (global_values + 3 * personal):,} bytes' in text
   assert T.Partition(T.assign(T.preset('local', model), model)).traffic_bytes() == {'up': 0, 'down': 0}

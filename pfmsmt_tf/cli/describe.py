@@ -32,7 +32,7 @@ def main() -> None:
   print(f'data: {FLAGS.data} ({spec.dataset}: {len(spec.scenarios)} scenarios {spec.scenario_names}, tasks '
         f'{spec.task_names}, statistics {spec.statistics_scope})')
   print(f'model: {model.config.backbone}, {model.count_params():,} parameters')
-  print(template.describe(tmpl, model))
+  print(template.describe(tmpl, model, len(spec.scenarios)))
   if FLAGS.algorithm != 'centralized':
     print()
     print(format_exchanged(tmpl, model, spec))
