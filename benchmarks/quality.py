@@ -44,6 +44,8 @@ flags.DEFINE_integer('seeds', 5, 'Seeds per algorithm (1 with --quick).')
 flags.DEFINE_integer('test_rows_per_scenario', 50_000, 'synthetic: test rows per scenario.')
 flags.DEFINE_enum('select', 'best_per_scenario', ['last', 'best', 'best_per_scenario'], 'Model selection on valid.')
 flags.DEFINE_boolean('report_only', False, 'Write the reports from the finished runs only; train nothing.')
+flags.DEFINE_list('train_seeds', [], 'Train only these seeds, in this order (e.g. 4,3 in a second process while the '
+                  'first goes 0, 1, 2); the report reads every finished run.')
 flags.DEFINE_integer('rounds', 10, 'Communication rounds (the same for every algorithm).')
 flags.DEFINE_integer('rows_per_scenario', 25_000, 'synthetic: rows per scenario.')
 flags.DEFINE_string('census_input', CENSUS, 'census: the raw Census-Income file or folder.')
@@ -105,7 +107,8 @@ def main(argv) -> None:
         compare=CompareConfig(algorithms=algorithms, seeds=seeds, output=os.path.join(FLAGS.workdir, name)),
         train=TrainConfig(rounds=FLAGS.rounds, eval_every=1, select=FLAGS.select, output='-'))
     results = experiment.run_runs(exp, log=lambda line: print(f'{dataset}: {line}', flush=True),
-                                  train_missing=not FLAGS.report_only)
+                                  train_missing=not FLAGS.report_only,
+                                  train_seeds=[int(s) for s in FLAGS.train_seeds] or None)
     if not results:
       print(f'{dataset}: no finished runs yet')
       continue
@@ -115,7 +118,9 @@ def main(argv) -> None:
     notes = [f'{len(algorithms)} algorithms x {seeds} seed(s) planned ({len(results)} runs finished: '
              + ', '.join(f'{a} {n}' for a, n in finished.items()) + f'), {FLAGS.rounds} rounds of 1 local epoch, '
              f'valid evaluated every round, selection {FLAGS.select}, default model and settings (untuned), '
-             '2-core CPU.', '', 'Targets:', '', *lines]
+             '2-core CPU.' + (' This report was written from the finished runs (--report_only); the same command '
+                              'without --report_only trained them.' if FLAGS.report_only else ''),
+             '', 'Targets:', '', *lines]
     os.makedirs(FLAGS.results, exist_ok=True)
     comparison.write_report(results, FLAGS.results, command, title=f'Quality: {dataset}', stem=f'quality_{name}',
                             notes=notes, plots=False, reference='pfmsmtrec' if 'pfmsmtrec' in finished else None)

@@ -35,19 +35,22 @@ def run_dir(out: str, algorithm: str, seed: int) -> str:
 
 
 def run_all(cfg: CompareConfig, base: training.RunSetup, log: Callable[[str], None] = print,
-            train_missing: bool = True) -> List[dict]:
-  """Trains what is missing (unless `train_missing` is False: then only finished runs are read) and returns
-  every run's metrics.json content, with its rounds.csv rows and the test split's label counts."""
+            train_missing: bool = True, train_seeds: List[int] | None = None) -> List[dict]:
+  """Trains what is missing (unless `train_missing` is False: then only finished runs are read; with
+  `train_seeds`, only those seeds, in that order, so that two processes can share a comparison's seeds) and
+  returns every finished run's metrics.json content, with its rounds.csv rows and the test split's label
+  counts."""
   out = os.path.abspath(cfg.output)
   os.makedirs(out, exist_ok=True)
   data = prepare.resolve_data(base.cfg.data, out, log=lambda *_: None)  # prepared once, shared by every run
   counts = test_label_counts(data)
   results = []
-  for seed in range(cfg.seeds):
+  order = list(train_seeds) + [s for s in range(cfg.seeds) if s not in train_seeds] if train_seeds else range(cfg.seeds)
+  for seed in order:
     for algorithm in cfg.algorithms:
       path = run_dir(out, algorithm, seed)
       metrics_path = os.path.join(path, 'metrics.json')
-      if not os.path.exists(metrics_path) and not train_missing:
+      if not os.path.exists(metrics_path) and (not train_missing or (train_seeds and seed not in train_seeds)):
         continue
       if not os.path.exists(metrics_path):
         resume = os.path.exists(os.path.join(path, 'config.json'))

@@ -37,7 +37,7 @@ def run_experiment(exp: Experiment, command: str, log=print) -> str:
   return os.path.join(exp.compare.output, 'report.md')
 
 
-def run_runs(exp: Experiment, log=print, train_missing: bool = True) -> list:
+def run_runs(exp: Experiment, log=print, train_missing: bool = True, train_seeds=None) -> list:
   """Every algorithm x seed of the experiment (finished runs reused; with `train_missing` False only those);
   their metrics."""
   out = os.path.abspath(exp.compare.output)
@@ -50,4 +50,4 @@ def run_runs(exp: Experiment, log=print, train_missing: bool = True) -> list:
   base = training.RunSetup(dataclasses.replace(exp.train, data=data, output=out), exp.model, exp.client,
                            exp.aggregation)
   with runtime.local_runtime():
-    return comparison.run_all(exp.compare, base, log=log, train_missing=train_missing)
+    return comparison.run_all(exp.compare, base, log=log, train_missing=train_missing, train_seeds=train_seeds)

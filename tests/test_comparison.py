@@ -61,6 +61,12 @@ def test_seeds_differ_and_a_rerun_reuses_finished_runs(compared):
   with runtime.local_runtime():
     again = comparison.run_all(cfg, base, log=lines.append)
   assert lines == [] and [r['mean_auc'] for r in again] == [r['mean_auc'] for r in results]
+  # A third seed that is not run yet: read-only and seed-restricted calls train nothing and skip it.
+  three = dataclasses.replace(cfg, seeds=3)
+  with runtime.local_runtime():
+    assert len(comparison.run_all(three, base, log=lines.append, train_missing=False)) == 4
+    assert len(comparison.run_all(three, base, log=lines.append, train_seeds=[1, 0])) == 4
+  assert lines == []
   with pytest.raises(ValueError, match='ran 1 rounds'):
     comparison.run_all(cfg, dataclasses.replace(base, cfg=dataclasses.replace(base.cfg, rounds=2)))
 
