@@ -317,7 +317,7 @@ class CentralizedTrainer(_Trainer):
     if snapshot:
       os.makedirs(os.path.dirname(self._snapshot(round_num)), exist_ok=True)
       np.savez(self._snapshot(round_num), *state)
-    return self._evaluate(state, data, spec or self.spec, split, spec.scenario_names if spec else None)
+    return self._evaluate(state, data, spec, split, None)
 
   def evaluate_selected(self, state, selected, data=None, spec=None, split='test'):
     spec = spec or self.spec
@@ -468,7 +468,7 @@ def train(setup: RunSetup, log: Callable[[str], None] = print, placement=None) -
     if (r + 1) % cfg.eval_every == 0 or r + 1 == cfg.rounds:
       evaluated = _on_workers(lambda: trainer.evaluate(state, r + 1, split=eval_split, snapshot=True),
                               placement, r + 1)
-      row.update(_eval_table(evaluated, prefix=selection.VALID_PREFIX))
+      row.update(_eval_table(evaluated, prefix=f'{eval_split}_'))  # test_ only when there is no valid split
     row['seconds'] = round(time.time() - t0, 3)
     rows.append(row)
     run.write_rounds(rows)
@@ -488,8 +488,8 @@ def train(setup: RunSetup, log: Callable[[str], None] = print, placement=None) -
     done = r + 1 - start_round
     eta = (time.time() - started) / done * (cfg.rounds - r - 1)
     shown = ' '.join(f'{k}={v:.4f}' for k, v in train_metrics.items() if k.startswith('loss'))
-    if f'{selection.VALID_PREFIX}mean_auc' in row:
-      shown += f' {eval_split}_mean_auc={row[selection.VALID_PREFIX + "mean_auc"]:.4f}'
+    if f'{eval_split}_mean_auc' in row:
+      shown += f' {eval_split}_mean_auc={row[eval_split + "_mean_auc"]:.4f}'
     if dp_on:
       shown += f' dp_epsilon={row["dp_epsilon"]:.3g}'
     log(f'round {r + 1}/{cfg.rounds} {shown} ({row["seconds"]:.1f}s, eta {eta:.0f}s)')
