@@ -12,5 +12,5 @@ setuptools.setup(
     # The pinned stack is installed from requirements.txt / requirements-tff.txt (see the Makefile): TFF 0.87
     # must be installed without its own dependency pins, which pip cannot express here.
     install_requires=['absl-py', 'numpy', 'pandas'],
-    entry_points={'console_scripts': ['pfmsmt=pfmsmt_tf.cli:main']},
+    entry_points={'console_scripts': ['pfmsmt=federated.cli:main']},
 )

@@ -25,16 +25,16 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-import tensorflow as tf  # noqa: F401  pylint: disable=unused-import (before app.run: see pfmsmt_tf/cli/common.py)
+import tensorflow as tf  # noqa: F401  pylint: disable=unused-import (before app.run: see federated/cli/common.py)
 from absl import app, flags, logging  # pylint: disable=g-multiple-import
 
 from data_pipelines.config import PrepareConfig  # noqa: E402
-from federated import comparison, experiment  # noqa: E402
+from federated import algorithms, comparison, experiment  # noqa: E402
 from federated.config import CompareConfig, TrainConfig  # noqa: E402
 
 QUICK_ALGORITHMS = ('pfmsmtrec', 'fedavg', 'fedbn', 'local')
-FEDERATED_BASELINES = ('local', 'fedavg', 'fedprox', 'fedbn', 'fedper', 'ditto')
-ABLATIONS = tuple(a for a in experiment.PAPER_ALGORITHMS if a.startswith('pfmsmtrec_'))
+FEDERATED_BASELINES = tuple(a.name for a in algorithms.all_algorithms() if a.family == 'baseline')
+ABLATIONS = tuple(a.name for a in algorithms.all_algorithms() if a.family == 'ablation')
 CENSUS = os.path.join(REPO, '..', 'shared', 'data', 'census-income', 'census-income.test.gz')
 
 flags.DEFINE_boolean('quick', False, 'Four algorithms, one seed: a check within 15 minutes.')

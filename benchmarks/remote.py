@@ -22,15 +22,15 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import numpy as np  # noqa: E402
 import portpicker  # noqa: E402
-import tensorflow as tf  # noqa: E402  (before app.run: see pfmsmt_tf/cli/common.py)
+import tensorflow as tf  # noqa: E402  (before app.run: see federated/cli/common.py)
 import report_file  # noqa: E402  (benchmarks/, this script's folder)
 from absl import app, flags, logging  # noqa: E402  pylint: disable=g-multiple-import
 
 from data_pipelines import prepare  # noqa: E402
 from data_pipelines import spec as spec_lib  # noqa: E402
 from data_pipelines.config import PrepareConfig  # noqa: E402
-from federated import remote, training  # noqa: E402
-from federated.config import AggregationConfig, ClientConfig, TrainConfig  # noqa: E402
+from federated import coordinator, run_directory, trainers, worker  # noqa: E402
+from federated.config import AggregationConfig, ClientConfig, RunSetup, TrainConfig  # noqa: E402
 from pfmsmt_tf import config as model_config  # noqa: E402
 
 flags.DEFINE_integer('rows_per_scenario', 25_000, 'Rows per scenario (train + test).')
@@ -40,15 +40,15 @@ flags.DEFINE_string('output', os.path.join(REPO, 'benchmarks', 'results', 'remot
 FLAGS = flags.FLAGS
 
 
-def round_seconds(data: str, run_dir: str, placement: remote.Placement) -> float:
+def round_seconds(data: str, run_dir: str, placement: coordinator.Placement) -> float:
   spec = spec_lib.load_spec(data)
-  setup = training.RunSetup(TrainConfig(data=data, output=run_dir, rounds=FLAGS.rounds, workers=placement.workers),
+  setup = RunSetup(TrainConfig(data=data, output=run_dir, rounds=FLAGS.rounds, workers=placement.workers),
                             model_config.ModelConfig(), ClientConfig(), AggregationConfig())
-  run = training.RunDirectory(run_dir)
+  run = run_directory.RunDirectory(run_dir)
   os.makedirs(run.root, exist_ok=True)
   times = []
-  with remote.remote_runtime(placement, spec.scenario_names):
-    trainer = training.build_trainer(setup, spec, data, run, training.make_model_fn(setup, spec))
+  with coordinator.remote_runtime(placement, spec.scenario_names):
+    trainer = trainers.build_trainer(setup, spec, data, run, trainers.make_model_fn(setup, spec))
     state = trainer.initialize()
     for r in range(FLAGS.rounds):
       start = time.perf_counter()
@@ -64,13 +64,13 @@ def main(argv) -> None:
     data = os.path.join(work, 'data')
     prepare.prepare(PrepareConfig(output=data, rows_per_scenario=FLAGS.rows_per_scenario), log=lambda *_: None)
     ports = [portpicker.pick_unused_port() for _ in range(2)]
-    procs = [remote.start_worker(p, remote.worker_home(data, os.path.join(work, f'silo{i}')), FLAGS.threads,
+    procs = [worker.start_worker(p, worker.worker_home(data, os.path.join(work, f'silo{i}')), FLAGS.threads,
                                  cpu=i % os.cpu_count()) for i, p in enumerate(ports)]
     try:
       addresses = tuple(f'localhost:{p}' for p in ports)
       scenarios = spec_lib.load_spec(data).scenario_names
-      one = remote.Placement(addresses[:1], {s: 0 for s in scenarios})
-      two = remote.Placement(addresses, {s: i // 2 for i, s in enumerate(scenarios)})
+      one = coordinator.Placement(addresses[:1], {s: 0 for s in scenarios})
+      two = coordinator.Placement(addresses, {s: i // 2 for i, s in enumerate(scenarios)})
       t_one = round_seconds(data, os.path.join(work, 'one'), one)
       t_two = round_seconds(data, os.path.join(work, 'two'), two)
     finally:

@@ -28,15 +28,15 @@ sys.path.insert(0, REPO)
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402  (before app.run: see pfmsmt_tf/cli/common.py)
+import tensorflow as tf  # noqa: E402  (before app.run: see federated/cli/common.py)
 import report_file  # noqa: E402  (benchmarks/, this script's folder)
 from absl import app, flags, logging  # noqa: E402  pylint: disable=g-multiple-import
 
 from data_pipelines import pipeline, prepare  # noqa: E402
 from data_pipelines import spec as spec_lib  # noqa: E402
 from data_pipelines.config import PipelineConfig, PrepareConfig  # noqa: E402
-from federated import runtime, training  # noqa: E402
-from federated.config import AggregationConfig, ClientConfig, TrainConfig  # noqa: E402
+from federated import run_directory, runtime, trainers  # noqa: E402
+from federated.config import AggregationConfig, ClientConfig, RunSetup, TrainConfig  # noqa: E402
 from pfmsmt_tf import config as model_config  # noqa: E402
 
 SCENARIO_NAMES = ('NL', 'ES', 'FR', 'US', 'RU', 'DE', 'IT', 'PL')
@@ -60,18 +60,18 @@ def _train_rows(data: str) -> int:
     return sum(p['rows_kept'] for p in json.load(f)['partitions']['train'].values())
 
 
-def _setup(data: str, output: str) -> training.RunSetup:
-  return training.RunSetup(TrainConfig(data=data, output=output, rounds=FLAGS.rounds), model_config.ModelConfig(),
+def _setup(data: str, output: str) -> RunSetup:
+  return RunSetup(TrainConfig(data=data, output=output, rounds=FLAGS.rounds), model_config.ModelConfig(),
                            ClientConfig(), AggregationConfig())
 
 
 def tff_round_seconds(data: str, work: str) -> float:
   """Median seconds of rounds 2..R of PF-MSMTrec (round 1 traces the computations)."""
   setup = _setup(data, os.path.join(work, f'run-{os.path.basename(data)}'))
-  run = training.RunDirectory(setup.cfg.output)
+  run = run_directory.RunDirectory(setup.cfg.output)
   os.makedirs(run.root, exist_ok=True)
   spec = spec_lib.load_spec(data)
-  trainer = training.build_trainer(setup, spec, data, run, training.make_model_fn(setup, spec))
+  trainer = trainers.build_trainer(setup, spec, data, run, trainers.make_model_fn(setup, spec))
   state = trainer.initialize()
   times = []
   for r in range(FLAGS.rounds):
@@ -90,7 +90,7 @@ def keras_epoch_seconds(data: str) -> float:
   for s in spec.scenario_names:
     d = pipeline.make_dataset(data, spec, 'train', s, cfg)
     ds = d if ds is None else ds.concatenate(d)
-  model = training.make_model_fn(_setup(data, '-'), spec)()
+  model = trainers.make_model_fn(_setup(data, '-'), spec)()
   model.compile(tf.keras.optimizers.Adam(client.learning_rate),
                 loss={t: tf.keras.losses.BinaryCrossentropy() for t in spec.task_names},
                 loss_weights={t: 1.0 / len(spec.task_names) for t in spec.task_names})
@@ -121,7 +121,7 @@ def _tree_rss_kib(pid: int) -> int:
 
 def peak_rss_mib(data: str, output: str) -> float:
   env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='3')
-  proc = subprocess.Popen([sys.executable, '-m', 'pfmsmt_tf.cli', 'train', f'--data={data}', '--rounds=2',
+  proc = subprocess.Popen([sys.executable, '-m', 'federated.cli', 'train', f'--data={data}', '--rounds=2',
                            f'--output={output}', '--eval_every=2'], env=env, cwd=REPO,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   peak = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Tuple
 
-from pfmsmt_tf.flagconfig import field as _field
+from data_pipelines.flagconfig import field as _field
 
 DATASETS = ('synthetic', 'aliexpress', 'aliccp', 'census', 'tenrec', 'csv')
 

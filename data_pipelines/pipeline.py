@@ -8,10 +8,9 @@ for on synthetic data). Batches are parsed after batching, which is what keeps p
 from __future__ import annotations
 
 import os
-from typing import Callable, Dict, List
+from typing import Callable, List
 
 import tensorflow as tf
-import tensorflow_federated as tff
 
 from data_pipelines import records
 from data_pipelines import spec as spec_lib
@@ -83,15 +82,6 @@ def make_dataset(data_dir: str, spec: spec_lib.DatasetSpec, split: str, scenario
   if not tf.io.gfile.glob(pattern):
     raise FileNotFoundError(f'no shards match {pattern}: is {data_dir} fully prepared?')
   return dataset_from_pattern(pattern, spec, cfg)
-
-
-def make_client_data(data_dir: str, spec: spec_lib.DatasetSpec, split: str,
-                     cfg: PipelineConfig = PipelineConfig()) -> tff.simulation.datasets.ClientData:
-  """One client per scenario. Each client's dataset is built from its shard pattern, a string, so TFF
-  serializes a path into its computations, never rows, and a remote worker reads the files where they lie."""
-  patterns: Dict[str, str] = {s: partition_pattern(data_dir, spec, split, s) for s in spec.scenario_names}
-  return tff.simulation.datasets.FilePerUserClientData(
-      patterns, lambda pattern: dataset_from_pattern(pattern, spec, cfg))
 
 
 def scenario_files(data_dir: str, spec: spec_lib.DatasetSpec, split: str, scenario: str) -> List[str]:

@@ -23,7 +23,7 @@ from data_pipelines import spec as spec_lib
 from data_pipelines import table, tenrec, valid_split
 from data_pipelines.config import PrepareConfig
 from data_pipelines.errors import InputError
-from pfmsmt_tf import metrics
+from data_pipelines import metrics
 
 SCENARIO_NOT_IN_TRAIN = 'scenario_not_in_train'
 SCENARIO_NOT_IN_ENCODING = 'scenario_not_in_encoding'  # with --encoding_from
@@ -79,7 +79,16 @@ def _check_output(cfg: PrepareConfig) -> str:
 
 
 def prepare(cfg: PrepareConfig, log=print) -> dict:
-  """Runs both passes and returns the summary (also written to summary.json)."""
+  """Source rows -> per-scenario TFRecord partitions in `cfg.output`, in two passes (statistics, then rows).
+
+  Args:
+    cfg: the source, its format and the encoding settings (`pfmsmt prepare --help`).
+    log: receives progress lines.
+
+  Returns:
+    The summary also written to OUTPUT/summary.json: rows read, kept and dropped (with reasons) per split and
+    scenario, the vocabularies' sizes, and on synthetic data the oracle AUC.
+  """
   start = time.time()
   out = _check_output(cfg)
   source = make_source(cfg)

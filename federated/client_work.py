@@ -18,9 +18,10 @@ import tensorflow_federated as tff
 from data_pipelines import pipeline
 from data_pipelines import spec as spec_lib
 from data_pipelines.config import PipelineConfig
-from federated import aggregators
-from federated import algorithms as algorithms_lib
-from federated.config import ClientConfig
+from federated import conflicts
+from federated import loss_terms
+from federated.algorithm import Algorithm
+from federated.config import AggregationConfig, ClientConfig
 from federated.layout import ModelLayout
 
 TRAIN_INPUT_TYPE = collections.OrderedDict(
@@ -29,6 +30,7 @@ TRAIN_INPUT_TYPE = collections.OrderedDict(
 # `snapshot`: where to save the evaluated model whole ('' saves nothing).
 EVAL_INPUT_TYPE = collections.OrderedDict(data=np.str_, state=np.str_, key=np.int32, whole=np.bool_,
                                           snapshot=np.str_)
+TASK_CONFLICT = 'pcgrad'  # --task_pcgrad: the conflict method (federated/conflicts/) between task gradients
 AUC_THRESHOLDS = 20_001  # agrees with the exact AUC within 1e-3 (tests/test_client_work.py)
 
 
@@ -69,10 +71,6 @@ def _first(selected, layout: ModelLayout):
   return selected.reduce(zeros, lambda _, x: x)
 
 
-def _sq_dist(a: List, b: List) -> tf.Tensor:
-  return tf.add_n([tf.reduce_sum(tf.square(x - y)) for x, y in zip(a, b)]) if a else tf.constant(0.0)
-
-
 def _task_losses(model, features, labels, tasks, training):
   out = model(features, training=training)
   bce = tf.keras.losses.BinaryCrossentropy()
@@ -85,13 +83,15 @@ def _dense(grads, variables):
 
 def _task_pcgrad_gradients(tape, losses, extra, trainable, seed):
   """PCGrad between the task gradients on the parameters every task reaches; the rest are summed."""
-  per_task = [tape.gradient(l / len(losses), trainable) for l in losses]
+  # Each task's gradient of its share of the mean loss. (The tape has stopped recording: dividing the loss
+  # here would be invisible to it, so the gradient is divided instead.)
+  per_task = [tape.gradient(l, trainable) for l in losses]
   shared = [i for i in range(len(trainable)) if all(g[i] is not None for g in per_task)]
-  dense = [_dense(g, trainable) for g in per_task]
+  dense = [[g / len(losses) for g in _dense(grads, trainable)] for grads in per_task]
   out = [tf.add_n([d[i] for d in dense]) for i in range(len(trainable))]
   if shared and len(losses) > 1:
     flat = tf.stack([tf.concat([tf.reshape(d[i], [-1]) for i in shared], 0) for d in dense])
-    combined = tf.reduce_sum(aggregators.pcgrad(flat, seed), axis=0)
+    combined = tf.reduce_sum(conflicts.get(TASK_CONFLICT)(flat, seed, AggregationConfig())[0], axis=0)
     offset = 0
     for i in shared:
       n = int(np.prod(trainable[i].shape))
@@ -130,9 +130,20 @@ def _train(model, dataset, tasks, optimizer, extra_loss, task_pcgrad=False, seed
 # ------------------------------------------------------------------------------------------ computations
 
 
-def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm: algorithms_lib.Algorithm,
+def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm: Algorithm,
                         cfg: ClientConfig) -> tff.Computation:
-  """(global weights, [selected personalized vectors], inputs) -> <update, weight, metrics>."""
+  """One client's round: receive, train (with the algorithm's loss terms), send the update.
+
+  Args:
+    layout: the template's layout of the weights.
+    spec: the data's spec (tasks; the input pipeline reads the client's own file pattern).
+    algorithm: supplies the loss terms and the client behaviour (a personal model for Ditto).
+    cfg: local training settings.
+
+  Returns:
+    A TFF computation (global weights, [its own personalized vectors], TRAIN_INPUT_TYPE) ->
+    <update: <global, personalized: {group: [K, D] with its own row}, counts: [K]>, weight, metrics>.
+  """
   tasks = spec.task_names
   k_clients = layout.num_clients
   has_groups = bool(layout.group_idx)
@@ -158,14 +169,14 @@ def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorit
       received_groups = {k: tf.identity(v) for k, v in personal_vecs.items()}
       seed = tf.cast(inputs['seed'], tf.int64)
 
+      context = loss_terms.LossContext(weights, layout, received_global, received_groups)
+
       def extra_loss():
         loss = tf.constant(0.0)
-        if algorithm.personalization_reg and cfg.reg_lambda > 0 and has_groups:
-          loss += 0.5 * cfg.reg_lambda * tf.add_n([
-              tf.reduce_sum(tf.square(layout.flatten_group(k, weights) - received_groups[k]))
-              for k in layout.group_idx])
-        if algorithm.proximal and cfg.prox_mu > 0 and layout.global_idx:
-          loss += 0.5 * cfg.prox_mu * _sq_dist([weights[i] for i in layout.global_idx], received_global)
+        for term in algorithm.loss_terms:
+          value = term(context, cfg)
+          if value is not None:
+            loss += value
         return loss
 
       dataset = pipeline.dataset_from_pattern(inputs['data'], spec, train_cfg, seed=seed)
@@ -176,7 +187,8 @@ def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorit
         anchor = [received_global[layout.global_idx.index(i)] for i in trainable_idx]
 
         def pull():
-          return 0.5 * cfg.reg_lambda * _sq_dist([personal.weights[i] for i in trainable_idx], anchor)
+          return 0.5 * cfg.reg_lambda * loss_terms.squared_distance([personal.weights[i] for i in trainable_idx],
+                                                                    anchor)
 
         personal_data = pipeline.dataset_from_pattern(inputs['data'], spec, train_cfg, seed=seed + 1)
         mean_losses, count = _train(personal, personal_data, tasks, personal_optimizer, pull)
@@ -204,7 +216,7 @@ def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorit
   return tff.tensorflow.computation(lambda g, i: body(g, None, i), layout.global_type(), TRAIN_INPUT_TYPE)
 
 
-def build_client_eval(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm: algorithms_lib.Algorithm,
+def build_client_eval(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm: Algorithm,
                       cfg: ClientConfig) -> tff.Computation:
   """(global weights, [selected personalized vectors], inputs) -> {task: <auc, logloss>, examples}.
 

@@ -24,7 +24,7 @@ import pandas as pd
 
 from data_pipelines import prepare
 from federated import training
-from federated.config import CompareConfig
+from federated.config import CompareConfig, RunSetup
 
 MEAN = 'mean'
 VALID_MEAN = 'valid_mean_auc'
@@ -34,7 +34,7 @@ def run_dir(out: str, algorithm: str, seed: int) -> str:
   return os.path.join(out, 'runs', algorithm, f'seed_{seed}')
 
 
-def run_all(cfg: CompareConfig, base: training.RunSetup, log: Callable[[str], None] = print,
+def run_all(cfg: CompareConfig, base: RunSetup, log: Callable[[str], None] = print,
             train_missing: bool = True, train_seeds: List[int] | None = None) -> List[dict]:
   """Trains what is missing (unless `train_missing` is False: then only finished runs are read; with
   `train_seeds`, only those seeds, in that order, so that two processes can share a comparison's seeds) and

@@ -5,21 +5,35 @@ from __future__ import annotations
 import dataclasses
 from typing import Tuple
 
-from pfmsmt_tf.flagconfig import field as _field
-from pfmsmt_tf.template import ALGORITHMS
+from data_pipelines.flagconfig import field as _field
+from pfmsmt_tf import config as model_config
 
-CONFLICT_METHODS = ('pcgrad', 'cagrad', 'none')
-PERSONALIZATION_METHODS = ('attention', 'mean')
+
+# The choices come from the registries (one module per part); each is read from a package's file listing, so
+# this module imports none of them and they may import it.
+def algorithm_names():
+  from federated import algorithms  # pylint: disable=g-import-not-at-top
+  return algorithms.names()
+
+
+def conflict_methods():
+  from federated import conflicts  # pylint: disable=g-import-not-at-top
+  return conflicts.names()
+
+
+def personalization_rules():
+  from federated import personalization  # pylint: disable=g-import-not-at-top
+  return personalization.names()
 
 
 @dataclasses.dataclass(frozen=True)
 class AggregationConfig:
   """Server-side aggregation of the personalized groups (ALGORITHM.md, round step 3)."""
 
-  conflict: str = _field('pcgrad', 'Conflict coordination of the scenario experts\' updates.', enum=CONFLICT_METHODS)
-  tower_conflict: str = _field('none', 'Conflict coordination of the towers\' updates.', enum=CONFLICT_METHODS)
+  conflict: str = _field('pcgrad', 'Conflict coordination of the scenario experts\' updates.', enum=conflict_methods)
+  tower_conflict: str = _field('none', 'Conflict coordination of the towers\' updates.', enum=conflict_methods)
   personalization: str = _field('attention', 'attention: softmax(cos / tau) over clients; mean: example-weighted '
-                                'mean (the no_personalization ablation).', enum=PERSONALIZATION_METHODS)
+                                'mean (the no_personalization ablation).', enum=personalization_rules)
   tau: float = _field(0.5, 'Attention temperature: -> 0 is local training, -> infinity the plain mean.')
   cagrad_c: float = _field(0.4, 'CAGrad conflict-aversion coefficient c.')
   cagrad_alpha: float = _field(1.0, 'How far CAGrad moves each update towards the common direction, in [0, 1].')
@@ -33,10 +47,10 @@ class AggregationConfig:
                         'update with a warning and aggregate the others).')
 
   def __post_init__(self):
-    if self.conflict not in CONFLICT_METHODS or self.tower_conflict not in CONFLICT_METHODS:
-      raise ValueError(f'conflict methods must be among {CONFLICT_METHODS}')
-    if self.personalization not in PERSONALIZATION_METHODS:
-      raise ValueError(f'personalization must be one of {PERSONALIZATION_METHODS}')
+    if self.conflict not in conflict_methods() or self.tower_conflict not in conflict_methods():
+      raise ValueError(f'conflict methods must be among {conflict_methods()}')
+    if self.personalization not in personalization_rules():
+      raise ValueError(f'personalization must be one of {personalization_rules()}')
     if self.tau <= 0:
       raise ValueError(f'tau must be positive, got {self.tau}')
     if self.dp_noise_multiplier < 0 or self.dp_clip <= 0 or not 0 < self.dp_delta < 1:
@@ -70,8 +84,8 @@ class TrainConfig:
   """One training run and its run directory."""
 
   data: str = _field('synthetic', 'A prepared data folder, or "synthetic" for the embedded default.')
-  algorithm: str = _field('pfmsmtrec', 'The algorithm (ALGORITHM.md): pfmsmtrec, its ablations, or a baseline.',
-                          enum=ALGORITHMS)
+  algorithm: str = _field('pfmsmtrec', 'The algorithm: pfmsmtrec, its ablations, a baseline or the centralized '
+                          'reference (`pfmsmt algorithms` lists them).', enum=algorithm_names)
   template: str = _field('', 'A template JSON file that replaces the algorithm\'s preset template.')
   rounds: int = _field(20, 'Communication rounds.')
   output: str = _field('', 'Run directory (config.json, rounds.csv, metrics.json, tb/, checkpoints).')
@@ -106,12 +120,27 @@ class CompareConfig:
                           'differences with 95% confidence intervals (default: the first of --algorithms).')
 
   def __post_init__(self):
-    unknown = [a for a in self.algorithms if a not in ALGORITHMS]
+    unknown = [a for a in self.algorithms if a not in algorithm_names()]
     if unknown or not self.algorithms:
-      raise ValueError(f'--algorithms: unknown {unknown}; choose among {", ".join(ALGORITHMS)}')
+      raise ValueError(f'--algorithms: unknown {unknown}; choose among {", ".join(algorithm_names())}')
     if self.seeds < 1:
       raise ValueError('--seeds must be >= 1')
     if self.reference and self.reference not in self.algorithms:
       raise ValueError(f'--reference={self.reference} is not among --algorithms {list(self.algorithms)}')
     if not self.output:
       raise ValueError('--output (the comparison folder) is required')
+
+
+@dataclasses.dataclass
+class RunSetup:
+  """Every setting of one run: what `pfmsmt train` reads from its flags and writes to RUN/config.json."""
+
+  cfg: TrainConfig
+  model_cfg: model_config.ModelConfig = model_config.ModelConfig()
+  client_cfg: ClientConfig = ClientConfig()
+  aggregation_cfg: AggregationConfig = AggregationConfig()
+
+  def seeded_model_cfg(self) -> model_config.ModelConfig:
+    """The model is seeded by the run's --seed unless the model config sets its own seed."""
+    seed = self.cfg.seed if self.model_cfg.seed is None else self.model_cfg.seed
+    return dataclasses.replace(self.model_cfg, seed=seed)

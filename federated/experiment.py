@@ -10,14 +10,12 @@ import os
 
 from data_pipelines import prepare, spec as spec_lib
 from data_pipelines.config import PrepareConfig
-from federated import comparison, runtime, training
-from federated.config import AggregationConfig, ClientConfig, CompareConfig, TrainConfig
+from federated import algorithms, comparison, runtime
+from federated.config import AggregationConfig, ClientConfig, CompareConfig, RunSetup, TrainConfig
 from pfmsmt_tf import config as model_config
 
 # ALGORITHM.md's comparison: the method, its ablations, the federated baselines and the pooled reference.
-PAPER_ALGORITHMS = ('pfmsmtrec', 'pfmsmtrec_no_fedbn', 'pfmsmtrec_no_conflict', 'pfmsmtrec_no_personalization',
-                    'pfmsmtrec_no_tower_agg', 'pfmsmtrec_no_reg', 'local', 'fedavg', 'fedprox', 'fedbn', 'fedper',
-                    'ditto', 'centralized')
+PAPER_ALGORITHMS = tuple(algorithms.paper_algorithms())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +45,7 @@ def run_runs(exp: Experiment, log=print, train_missing: bool = True, train_seeds
   else:
     summary = prepare.prepare(dataclasses.replace(exp.prepare, output=data, overwrite=True), log=log)
     log(prepare.format_summary(summary))
-  base = training.RunSetup(dataclasses.replace(exp.train, data=data, output=out), exp.model, exp.client,
+  base = RunSetup(dataclasses.replace(exp.train, data=data, output=out), exp.model, exp.client,
                            exp.aggregation)
   with runtime.local_runtime():
     return comparison.run_all(exp.compare, base, log=log, train_missing=train_missing, train_seeds=train_seeds)

@@ -17,9 +17,11 @@ from typing import Dict
 import tensorflow as tf
 
 from data_pipelines import spec as spec_lib
+from federated import algorithms
 from federated import client_work
-from federated import training
-from federated.config import AggregationConfig, ClientConfig, TrainConfig
+from federated import run_directory
+from federated import trainers
+from federated.config import AggregationConfig, ClientConfig, RunSetup, TrainConfig
 from pfmsmt_tf import config as model_config
 
 
@@ -30,7 +32,7 @@ def load_setup(run_dir: str) -> tuple:
     raise FileNotFoundError(f'{path} not found: {run_dir} is not a run directory (written by `pfmsmt train`)')
   with open(path) as f:
     settings = json.load(f)
-  setup = training.RunSetup(
+  setup = RunSetup(
       cfg=TrainConfig(**{**settings['train'], 'output': os.path.abspath(run_dir), 'resume': True,
                          'overwrite': False}),
       model_cfg=model_config.ModelConfig(**settings['model']),
@@ -48,12 +50,12 @@ class FinishedRun:
       raise ValueError(f'{run_dir} was trained on workers {list(self.setup.cfg.workers)}: its scenarios\' local '
                        'parameters stay there (clients/<run>/<scenario>/ under each --state_root), so it cannot be '
                        'evaluated or exported here')
-    self.run = training.RunDirectory(run_dir)
+    self.run = run_directory.RunDirectory(run_dir)
     self.data = self.settings['data_dir']
     self.spec = spec_lib.load_spec(self.data)
-    self.model_fn = training.make_model_fn(self.setup, self.spec)
-    self.trainer = training.build_trainer(self.setup, self.spec, self.data, self.run, self.model_fn)
-    state, version = asyncio.run(training.checkpoint_manager(self.run).load_latest(self.trainer.initialize()))
+    self.model_fn = trainers.make_model_fn(self.setup, self.spec)
+    self.trainer = trainers.build_trainer(self.setup, self.spec, self.data, self.run, self.model_fn)
+    state, version = asyncio.run(run_directory.checkpoint_manager(self.run).load_latest(self.trainer.initialize()))
     if state is None:
       raise ValueError(f'{self.run.root} has no checkpoint yet (not one round finished)')
     self.state, self.round = state, int(version)
@@ -67,6 +69,10 @@ class FinishedRun:
   @property
   def algorithm(self) -> str:
     return self.setup.cfg.algorithm
+
+  @property
+  def federated(self) -> bool:
+    return algorithms.get(self.algorithm).federated
 
   def evaluate(self, data: str | None = None, split: str = 'test') -> Dict[str, Dict[str, dict]]:
     """Every scenario's model on `split` of `data`, which must share the run's encoding."""
@@ -86,7 +92,7 @@ class FinishedRun:
     model = self.model_fn()
     s = self.spec.scenario(scenario)
     if self.selected:
-      if self.algorithm == training.CENTRALIZED:
+      if not self.federated:
         model.set_weights(self.trainer.snapshot_weights(self.selected[scenario]))
         return model
       path = self.run.snapshot(s.directory, self.selected[scenario])
@@ -95,7 +101,7 @@ class FinishedRun:
                                 f'{self.selected[scenario]} is missing from the run directory')
       client_work.load_state(tf.constant(path), list(model.weights))
       return model
-    if self.algorithm == training.CENTRALIZED:
+    if not self.federated:
       model.set_weights(self.state)
       return model
     fp = self.trainer.fp

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional, Tuple
 
-from pfmsmt_tf.flagconfig import field as _field
+from data_pipelines.flagconfig import field as _field
 
 BACKBONES = ('mmoe', 'shared_bottom', 'single_task')
 

@@ -200,58 +200,25 @@ class Partition:
             'down': (global_values + personalized) * BYTES_PER_VALUE}
 
 
-# ------------------------------------------------------------------------------------------------ presets
-
-ALGORITHMS = (
-    'pfmsmtrec', 'local', 'fedavg', 'fedprox', 'fedbn', 'fedper', 'ditto', 'centralized',
-    'pfmsmtrec_no_fedbn', 'pfmsmtrec_no_conflict', 'pfmsmtrec_no_personalization', 'pfmsmtrec_no_tower_agg',
-    'pfmsmtrec_no_reg',
-)
+# ------------------------------------------------------------------------------------------------ rule helpers
+# Each algorithm declares its own template from these (federated/algorithms/<name>.py).
 
 
-def _layers(names: Sequence[str]) -> Tuple[str, ...]:
+def layer_globs(names: Sequence[str]) -> Tuple[str, ...]:
+  """Globs that match every variable of the named layers."""
   return tuple(f'{n}/*' for n in names)
 
 
-def _has_batch_norm(model) -> bool:
-  return any(isinstance(l, tf.keras.layers.BatchNormalization) for l in model.submodules)
+def batch_norm_rules(model) -> List[Rule]:
+  """[BatchNormalization -> local] when the model has BatchNorm layers (FedBN), else none."""
+  if any(isinstance(l, tf.keras.layers.BatchNormalization) for l in model.submodules):
+    return [Rule(LOCAL, layer_type=BATCH_NORM)]
+  return []
 
 
-def preset(algorithm: str, model, shared_inputs: bool = True) -> Template:
-  """The template of an algorithm in ALGORITHM.md, for this model's structure.
-
-  `shared_inputs`: the scenarios share one vocabulary and normalization (`--statistics_scope=shared`), so the
-  input layer (embeddings, numerical projection) can be global; otherwise it is local.
-  """
-  if algorithm not in ALGORITHMS:
-    raise ValueError(f'unknown algorithm {algorithm!r}; choose one of {ALGORITHMS}')
-  g = model.layer_groups()
-  bn = [Rule(LOCAL, layer_type=BATCH_NORM)] if _has_batch_norm(model) else []
-  towers = g['towers']
-  gates = list(g['gates'].values())
-  if algorithm == 'local':
-    return Template(algorithm, (Rule(LOCAL, '*'),))
-  if algorithm in ('fedavg', 'fedprox', 'ditto', 'centralized'):
-    return Template(algorithm, (Rule(GLOBAL, '*'),))
-  if algorithm == 'fedbn':
-    return Template(algorithm, (*bn, Rule(GLOBAL, '*')))
-  if algorithm == 'fedper':
-    return Template(algorithm, (Rule(LOCAL, _layers(list(towers.values()) + gates)), Rule(GLOBAL, '*')))
-  # pfmsmtrec and its ablations.
-  rules = [] if algorithm == 'pfmsmtrec_no_fedbn' else list(bn)
-  rules.append(Rule(GLOBAL if shared_inputs else LOCAL, _layers([g['input']])))
-  if g['global_experts']:
-    rules.append(Rule(GLOBAL, _layers(g['global_experts'])))
-  if g['scenario_experts']:
-    rules.append(Rule(PERSONALIZED, _layers(g['scenario_experts']), group=EXPERTS_GROUP))
-  task_layers = [n for names in g['task_experts'].values() for n in names] + gates
-  if task_layers:
-    rules.append(Rule(LOCAL, _layers(task_layers)))
-  if algorithm == 'pfmsmtrec_no_tower_agg':
-    rules.append(Rule(LOCAL, _layers(list(towers.values()))))
-  else:
-    rules += [Rule(PERSONALIZED, _layers([name]), group=tower_group(task)) for task, name in towers.items()]
-  return Template(algorithm, tuple(rules))
+def all_rule(role: str) -> Rule:
+  """Every (remaining) variable in one role."""
+  return Rule(role, '*')
 
 
 def describe(template: Template, model, num_clients: int = 1) -> str:

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from federated import experiment  # pylint: disable=g-import-not-at-top,wrong-import-position
 from federated.config import AggregationConfig, ClientConfig, CompareConfig, TrainConfig  # noqa: E402
 from pfmsmt_tf import config as model_config  # noqa: E402
-from pfmsmt_tf import flagconfig  # noqa: E402
+from data_pipelines import flagconfig  # noqa: E402
 
 flags.DEFINE_string('input', '', 'The dataset\'s source file or folder.')
 flags.DEFINE_boolean('paper_model', False, 'The public MMoE sizes (embedding 128, 8 experts of 512-256): slow '

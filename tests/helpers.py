@@ -40,7 +40,6 @@ def small_model_config():
 
 def small_setup(data: str, output: str, algorithm: str = 'pfmsmtrec', rounds: int = 2, **kw):
   """A run of the small model, evaluated every round."""
-  from federated import training  # pylint: disable=g-import-not-at-top
-  from federated.config import AggregationConfig, ClientConfig, TrainConfig  # pylint: disable=g-import-not-at-top
-  return training.RunSetup(TrainConfig(data=data, algorithm=algorithm, rounds=rounds, output=output, eval_every=1,
+  from federated.config import AggregationConfig, ClientConfig, RunSetup, TrainConfig  # pylint: disable=g-import-not-at-top
+  return RunSetup(TrainConfig(data=data, algorithm=algorithm, rounds=rounds, output=output, eval_every=1,
                                        **kw), small_model_config(), ClientConfig(batch_size=128), AggregationConfig())

@@ -7,6 +7,9 @@ import tensorflow as tf
 import tensorflow_federated as tff
 
 from federated import aggregators as agg
+from federated import conflicts
+from federated.conflicts import cagrad, pcgrad
+from federated.personalization import attention
 from federated import runtime
 from federated.config import AggregationConfig
 
@@ -19,12 +22,12 @@ class ConflictTest(tf.test.TestCase):
 
   def test_pcgrad_opposed_orthogonal_identical(self):
     seed = tf.constant(3)
-    self.assertAllClose(agg.pcgrad(_t([[1, 0], [-1, 0]]), seed), [[0, 0], [0, 0]])
-    self.assertAllClose(agg.pcgrad(_t([[1, 0], [0, 2]]), seed), [[1, 0], [0, 2]])
-    self.assertAllClose(agg.pcgrad(_t([[1, 2], [1, 2]]), seed), [[1, 2], [1, 2]])
+    self.assertAllClose(pcgrad.project(_t([[1, 0], [-1, 0]]), seed)[0], [[0, 0], [0, 0]])
+    self.assertAllClose(pcgrad.project(_t([[1, 0], [0, 2]]), seed)[0], [[1, 0], [0, 2]])
+    self.assertAllClose(pcgrad.project(_t([[1, 2], [1, 2]]), seed)[0], [[1, 2], [1, 2]])
 
   def test_pcgrad_partial_conflict_projects_on_the_normal_plane(self):
-    out = agg.pcgrad(_t([[1, 1], [-1, 0]]), tf.constant(0))
+    out = pcgrad.project(_t([[1, 1], [-1, 0]]), tf.constant(0))[0]
     self.assertAllClose(out, [[0, 1], [-0.5, 0.5]])
     # After projection no row conflicts with the original other row.
     self.assertAllGreaterEqual(tf.reduce_sum(out * _t([[-1, 0], [1, 1]]), axis=1), -1e-6)
@@ -32,20 +35,20 @@ class ConflictTest(tf.test.TestCase):
   def test_pcgrad_three_clients_is_deterministic_per_seed(self):
     rng = np.random.default_rng(0)
     u = _t(rng.normal(size=(3, 5)))
-    out = agg.pcgrad(u, tf.constant(1))
+    out = pcgrad.project(u, tf.constant(1))[0]
     self.assertEqual(out.shape, (3, 5))
-    self.assertAllClose(agg.pcgrad(u, tf.constant(1)), out)  # deterministic per seed
+    self.assertAllClose(pcgrad.project(u, tf.constant(1))[0], out)  # deterministic per seed
 
   def test_cagrad(self):
     cfg = AggregationConfig(conflict='cagrad', cagrad_c=0.4, cagrad_alpha=1.0)
     u = _t([[1, 0], [0, 1]])
     g0 = np.array([0.5, 0.5])
     # Symmetric orthogonal rows: w = (1/2, 1/2), so d = (1 + c) g0 and every row moves by c g0.
-    self.assertAllClose(agg.cagrad(u, 0.4, 1.0, 100), np.array([[1, 0], [0, 1]]) + 0.4 * g0, atol=1e-3)
-    self.assertAllClose(agg.cagrad(_t([[1, 0], [-1, 0]]), 0.4, 1.0, 50), [[1, 0], [-1, 0]])  # g0 = 0
-    self.assertAllClose(agg.cagrad(u, 0.0, 1.0, 50), u)  # c = 0 is the plain mean direction
-    self.assertAllClose(agg.coordinate(u, 'cagrad', tf.constant(0), cfg), agg.cagrad(u, 0.4, 1.0, 2000), atol=1e-4)
-    self.assertAllClose(agg.coordinate(u, 'none', tf.constant(0), cfg), u)
+    self.assertAllClose(cagrad.shift(u, 0.4, 1.0, 100)[0], np.array([[1, 0], [0, 1]]) + 0.4 * g0, atol=1e-3)
+    self.assertAllClose(cagrad.shift(_t([[1, 0], [-1, 0]]), 0.4, 1.0, 50)[0], [[1, 0], [-1, 0]])  # g0 = 0
+    self.assertAllClose(cagrad.shift(u, 0.0, 1.0, 50)[0], u)  # c = 0 is the plain mean direction
+    self.assertAllClose(conflicts.get('cagrad')(u, tf.constant(0), cfg)[0], cagrad.shift(u, 0.4, 1.0, 2000)[0], atol=1e-4)
+    self.assertAllClose(conflicts.get('none')(u, tf.constant(0), cfg)[0], u)
 
 
 class PersonalizationTest(tf.test.TestCase):
@@ -59,7 +62,7 @@ class PersonalizationTest(tf.test.TestCase):
     self.assertAllClose(mean, np.tile(np.mean(u, axis=0), (3, 1)), atol=1e-4)
 
   def test_attention_weights(self):
-    w = agg.attention_weights(_t([[1, 0], [1, 0], [0, 1]]), 0.5)
+    w = attention.attention_weights(_t([[1, 0], [1, 0], [0, 1]]), 0.5)
     self.assertAllClose(tf.reduce_sum(w, axis=1), [1, 1, 1])
     e2 = np.exp(2.0)
     self.assertAllClose(w[0], [e2 / (2 * e2 + 1), e2 / (2 * e2 + 1), 1 / (2 * e2 + 1)])
@@ -112,7 +115,7 @@ class HandComputedTest(tf.test.TestCase):
     # Row 0 conflicts with rows 1 and 2, each projection against the original row, in the seed's order.
     first = [j for j in order if j != 0][0]
     row0 = [0.25, 0.5, 0.25] if first == 1 else [0.25, 0.25, 0.5]
-    out, stats = agg.pcgrad_with_stats(u, seed)
+    out, stats = pcgrad.project(u, seed)
     self.assertAllClose(out, [row0, [0, 1, 0], [0, 0, 1]])
     self.assertEqual(int(stats['pcgrad_projections']), 4)  # 0<-1, 0<-2, 1<-0, 2<-0
     self.assertAllClose(stats['pcgrad_removed_norm'], np.linalg.norm(u.numpy() - out.numpy(), axis=1))
@@ -141,7 +144,7 @@ class ExactCagradTest(tf.test.TestCase):
 
   def test_matches_an_independent_solver_on_asymmetric_updates(self):
     rng = np.random.default_rng(7)
-    solve = tf.function(lambda x: agg.cagrad_with_stats(x, 0.4, 1.0, 2000))
+    solve = tf.function(lambda x: cagrad.shift(x, 0.4, 1.0, 2000))
     for k in (2, 3, 4, 6):
       u = rng.normal(size=(k, 12)) * rng.uniform(0.1, 5.0, size=(k, 1)) + rng.normal(size=12)
       out, stats = solve(tf.constant(u, tf.float32))
@@ -152,6 +155,6 @@ class ExactCagradTest(tf.test.TestCase):
       self.assertAllClose(stats['cagrad_shift_norm'], 0.4 * np.linalg.norm(u.mean(axis=0)), rtol=1e-4)
 
   def test_simplex_projection(self):
-    self.assertAllClose(agg.project_to_simplex(tf.constant([0.2, 0.3, 0.5], tf.float64)), [0.2, 0.3, 0.5])
-    self.assertAllClose(agg.project_to_simplex(tf.constant([2.0, 0.0, -1.0], tf.float64)), [1, 0, 0])
-    self.assertAllClose(agg.project_to_simplex(tf.constant([1.0, 1.0], tf.float64)), [0.5, 0.5])
+    self.assertAllClose(cagrad.project_to_simplex(tf.constant([0.2, 0.3, 0.5], tf.float64)), [0.2, 0.3, 0.5])
+    self.assertAllClose(cagrad.project_to_simplex(tf.constant([2.0, 0.0, -1.0], tf.float64)), [1, 0, 0])
+    self.assertAllClose(cagrad.project_to_simplex(tf.constant([1.0, 1.0], tf.float64)), [0.5, 0.5])

@@ -11,7 +11,7 @@ from tests.conftest import REPO
 
 def _pfmsmt(*args, cwd=REPO):
   env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='3')
-  return subprocess.run([sys.executable, '-m', 'pfmsmt_tf.cli', *args], capture_output=True, text=True, env=env,
+  return subprocess.run([sys.executable, '-m', 'federated.cli', *args], capture_output=True, text=True, env=env,
                         cwd=cwd, timeout=300)
 
 
@@ -82,18 +82,18 @@ def test_train_errors_before_any_training(tmp_path):
   """Checked in-process (no TensorFlow start-up per case); the CLI turns them into one line, as above."""
   import pytest  # pylint: disable=g-import-not-at-top
   from federated import training  # pylint: disable=g-import-not-at-top
-  from federated.config import AggregationConfig, ClientConfig, TrainConfig  # pylint: disable=g-import-not-at-top
-  from pfmsmt_tf.cli import common  # pylint: disable=g-import-not-at-top
+  from federated.config import AggregationConfig, ClientConfig, RunSetup, TrainConfig  # pylint: disable=g-import-not-at-top
+  from federated.cli import common  # pylint: disable=g-import-not-at-top
   from pfmsmt_tf.config import ModelConfig  # pylint: disable=g-import-not-at-top
 
   def setup(**kw):
-    return training.RunSetup(TrainConfig(**kw), ModelConfig(), ClientConfig(), AggregationConfig())
+    return RunSetup(TrainConfig(**kw), ModelConfig(), ClientConfig(), AggregationConfig())
 
   with pytest.raises(FileNotFoundError, match='holds no run to resume'):
     training.train(setup(output=str(tmp_path / 'r'), resume=True))
   with pytest.raises(ValueError, match='--output'):
     TrainConfig()
-  with pytest.raises(ValueError, match='unknown federated algorithm'):
+  with pytest.raises(ValueError, match='unknown algorithm'):
     from federated import algorithms  # pylint: disable=g-import-not-at-top
     algorithms.get('fedsgd')
   (tmp_path / 'used').mkdir()

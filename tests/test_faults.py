@@ -15,7 +15,8 @@ import pytest
 from data_pipelines import prepare, records
 from data_pipelines import spec as spec_lib
 from data_pipelines.config import PrepareConfig
-from federated import training
+from federated import run_directory, trainers, training
+from federated.config import AggregationConfig
 from tests import helpers
 from tests.conftest import REPO
 
@@ -64,7 +65,7 @@ def test_a_nan_update_is_rejected_and_the_others_aggregated(corrupted, tmp_path)
 
 def test_strict_stops_before_saving_the_round(corrupted, tmp_path):
   setup = helpers.small_setup(corrupted, str(tmp_path / 'run'), rounds=2)
-  setup.aggregation_cfg = training.AggregationConfig(strict=True)
+  setup.aggregation_cfg = AggregationConfig(strict=True)
   with pytest.raises(training.NonFiniteUpdateError, match=r'round 1: the update of scenario\(s\) NL holds NaN or '
                      r'Inf; stopped \(--strict\).*last checkpoint is round 0'):
     training.train_in_runtime(setup, log=lambda *_: None)
@@ -72,15 +73,15 @@ def test_strict_stops_before_saving_the_round(corrupted, tmp_path):
 
 
 def test_not_enough_disk_space_fails_before_training(data, tmp_path):
-  model_fn = training.make_model_fn(helpers.small_setup(data, str(tmp_path)), spec_lib.load_spec(data))
+  model_fn = trainers.make_model_fn(helpers.small_setup(data, str(tmp_path)), spec_lib.load_spec(data))
   with pytest.raises(OSError, match=r'not enough free disk space for the run directory .*MiB needed, 1 MiB free'):
-    training.check_disk_space(str(tmp_path), model_fn, 4, free_bytes=lambda _: 2**20)
-  training.check_disk_space(str(tmp_path), model_fn, 4)  # this machine has room
+    run_directory.check_disk_space(str(tmp_path), model_fn, 4, free_bytes=lambda _: 2**20)
+  run_directory.check_disk_space(str(tmp_path), model_fn, 4)  # this machine has room
 
 
 def _train(*args):
   env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='3')
-  return subprocess.Popen([sys.executable, '-m', 'pfmsmt_tf.cli', 'train', *args], stdout=subprocess.PIPE,
+  return subprocess.Popen([sys.executable, '-m', 'federated.cli', 'train', *args], stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, env=env, cwd=REPO, text=True)
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pfmsmt_tf import metrics
+from data_pipelines import metrics
 
 
 def test_exact_auc_known_values():

@@ -109,7 +109,7 @@ class CentralFitTest(tf.test.TestCase):
     from data_pipelines import pipeline, prepare  # pylint: disable=g-import-not-at-top
     from data_pipelines import spec as spec_lib  # pylint: disable=g-import-not-at-top
     from data_pipelines.config import PipelineConfig, PrepareConfig  # pylint: disable=g-import-not-at-top
-    from pfmsmt_tf import metrics  # pylint: disable=g-import-not-at-top
+    from data_pipelines import metrics  # pylint: disable=g-import-not-at-top
     data = os.path.join(self.get_temp_dir(), 'syn')
     prepare.prepare(PrepareConfig(output=data, rows_per_scenario=15_000, overwrite=True), log=lambda *_: None)
     spec = spec_lib.load_spec(data)

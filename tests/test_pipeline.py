@@ -9,7 +9,7 @@ import tensorflow_federated as tff
 from data_pipelines import pipeline, prepare
 from data_pipelines import spec as spec_lib
 from data_pipelines.config import PipelineConfig, PrepareConfig
-from federated import runtime
+from federated import client_data, runtime
 
 
 class PipelineTest(tf.test.TestCase):
@@ -59,7 +59,7 @@ class PipelineTest(tf.test.TestCase):
       pipeline.parse_fn(spec_lib.DatasetSpec(**{**self.spec.__dict__, 'has_true_probabilities': False}), True)
 
   def test_client_data_has_one_client_per_scenario(self):
-    cd = pipeline.make_client_data(self.dir, self.spec, 'test', PipelineConfig(batch_size=50, shuffle_buffer=0))
+    cd = client_data.make_client_data(self.dir, self.spec, 'test', PipelineConfig(batch_size=50, shuffle_buffer=0))
     self.assertEqual(sorted(cd.client_ids), ['ES', 'FR', 'NL', 'US'])
     n = sum(int(l['ctr'].shape[0]) for _, l in cd.create_tf_dataset_for_client('FR'))
     self.assertEqual(n, 200)

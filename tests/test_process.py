@@ -13,7 +13,8 @@ from data_pipelines.config import PrepareConfig
 from federated import algorithms, client_work, process, training
 from federated.config import ClientConfig
 from pfmsmt_tf import config as model_config
-from pfmsmt_tf import metrics, models, template
+from data_pipelines import metrics
+from pfmsmt_tf import models, template
 from tests import helpers
 
 SMALL_MODEL = helpers.small_model_config()
@@ -66,7 +67,7 @@ def _build(data, name):
   spec = spec_lib.load_spec(data)
   inputs = model_config.ModelInputs.from_dataset_spec(spec)
   model_fn = lambda: models.build_model(inputs, SMALL_MODEL)
-  tmpl = template.preset(algorithms.get(name).template, model_fn())
+  tmpl = algorithms.get(name).template_for(model_fn())
   if name == 'pfmsmtrec':
     fp = process.build_pfmsmtrec_process(model_fn, spec)
   else:
@@ -134,7 +135,7 @@ def test_round_signature_keeps_local_parameters_home(data, name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('name', sorted(set(algorithms.FEDERATED) - {'pfmsmtrec', 'local', 'ditto', 'fedbn'}))
+@pytest.mark.parametrize('name', sorted(set(algorithms.federated_names()) - {'pfmsmtrec', 'local', 'ditto', 'fedbn'}))
 def test_round_signature_for_every_other_preset(data, name):
   _check_signature(data, name)
 

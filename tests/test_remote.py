@@ -1,4 +1,4 @@
-"""Scenarios on separate workers, on loopback: `pfmsmt worker` x 2 and `train --workers` (federated/remote.py)."""
+"""Scenarios on separate workers, on loopback: `pfmsmt worker` x 2 and `train --workers` (federated/coordinator.py, federated/worker.py)."""
 
 import json
 import os
@@ -14,14 +14,15 @@ import pytest
 
 from data_pipelines import prepare
 from data_pipelines.config import PrepareConfig
-from federated import remote, runtime, telemetry, training
+from federated import coordinator, run_directory, runtime, telemetry, training, worker
+from federated.config import TrainConfig
 from tests import helpers
 from tests.conftest import REPO
 
 
 def _worker(port, data_root, state_root):
   env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='3')
-  proc = subprocess.Popen([sys.executable, '-m', 'pfmsmt_tf.cli', 'worker', f'--port={port}',
+  proc = subprocess.Popen([sys.executable, '-m', 'federated.cli', 'worker', f'--port={port}',
                            f'--data_root={data_root}', f'--state_root={state_root}'], env=env, cwd=REPO,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
                           preexec_fn=runtime.die_with_parent)  # gone with this test process, whatever ends it
@@ -52,7 +53,7 @@ def silos(tmp_path_factory):
 
 def _setup(data, output, ports, **kw):
   setup = helpers.small_setup(data, output, rounds=2, **kw)
-  setup.cfg = training.TrainConfig(**{**setup.cfg.__dict__, 'workers': tuple(f'localhost:{p}' for p in ports),
+  setup.cfg = TrainConfig(**{**setup.cfg.__dict__, 'workers': tuple(f'localhost:{p}' for p in ports),
                                       'placement': ('NL:1', 'ES:0', 'FR:0', 'US:1')})
   return setup
 
@@ -76,7 +77,7 @@ def test_two_workers_give_the_local_metrics_and_keep_states_home(silos):
   _same_metrics(local, remote_result)
   assert lines[0] == f'placement:\n  worker 0 localhost:{ports[0]}: ES, FR\n  worker 1 localhost:{ports[1]}: NL, US'
   # Each silo holds the local states of its own scenarios only; the coordinator holds none.
-  run = remote.run_namespace(str(root / 'remote'))
+  run = worker.run_namespace(str(root / 'remote'))
   assert sorted(os.listdir(root / 'silo0' / 'clients' / run)) == ['ES', 'FR']
   assert sorted(os.listdir(root / 'silo1' / 'clients' / run)) == ['NL', 'US']
   assert not os.path.exists(root / 'remote' / 'clients')
@@ -84,7 +85,7 @@ def test_two_workers_give_the_local_metrics_and_keep_states_home(silos):
   # The models selected on valid were saved, and tested, where each scenario lives.
   for silo, scenario in (('silo0', 'ES'), ('silo1', 'US')):
     kept = [f for f in os.listdir(root / silo / 'clients' / run / scenario) if f.startswith('valid_')]
-    assert training.snapshot_name(remote_result['selected_round'][scenario]) in kept
+    assert run_directory.snapshot_name(remote_result['selected_round'][scenario]) in kept
   # The aggregation telemetry comes out of the round on workers too, as in the local runtime.
   here, there = (telemetry.read(str(root / r / 'aggregation.jsonl')) for r in ('local', 'remote'))
   assert [r['round'] for r in there] == [1, 2]
@@ -104,7 +105,7 @@ def test_killed_worker_is_named_and_resume_finishes(silos):
     if line.startswith('round 1/2'):
       _stop(procs[1])  # worker 1 dies between round 1 and round 2
 
-  with pytest.raises(remote.WorkerError, match=rf'round 2: worker 1 \(localhost:{ports[1]}\) failed.*--resume'):
+  with pytest.raises(coordinator.WorkerError, match=rf'round 2: worker 1 \(localhost:{ports[1]}\) failed.*--resume'):
     training.train_in_runtime(setup, log=log)
   procs[1] = _worker(ports[1], data, str(root / 'silo1'))
   setup = _setup(data, str(root / 'killed'), ports, resume=True)
@@ -119,7 +120,7 @@ def test_wrong_address_and_missing_data_fail_fast(silos, tmp_path):
   root, data, ports, _ = silos
   free = portpicker.pick_unused_port()
   start = time.time()
-  with pytest.raises(remote.WorkerError, match=rf'worker 1 \(localhost:{free}\) is not reachable'):
+  with pytest.raises(coordinator.WorkerError, match=rf'worker 1 \(localhost:{free}\) is not reachable'):
     training.train_in_runtime(_setup(data, str(tmp_path / 'a'), [ports[0], free]), log=lambda *_: None)
   assert time.time() - start < 30
   partial = str(tmp_path / 'partial')  # a silo that holds only NL's and ES's partitions
@@ -127,7 +128,7 @@ def test_wrong_address_and_missing_data_fail_fast(silos, tmp_path):
   port = portpicker.pick_unused_port()
   proc = _worker(port, partial, str(tmp_path / 'silo'))
   try:
-    with pytest.raises(remote.WorkerError, match=rf"worker 0 \(localhost:{port}\) has no train partition of "
+    with pytest.raises(coordinator.WorkerError, match=rf"worker 0 \(localhost:{port}\) has no train partition of "
                        r"scenario 'FR'"):
       training.train_in_runtime(_setup(data, str(tmp_path / 'b'), [port, ports[1]]), log=lambda *_: None)
   finally:
@@ -136,11 +137,11 @@ def test_wrong_address_and_missing_data_fail_fast(silos, tmp_path):
 
 
 def test_placement_parsing():
-  p = remote.Placement.parse(['a:1', 'b:2'], [], ['NL', 'ES', 'FR'])
+  p = coordinator.Placement.parse(['a:1', 'b:2'], [], ['NL', 'ES', 'FR'])
   assert p.scenario_worker == {'NL': 0, 'ES': 0, 'FR': 1}
   with pytest.raises(ValueError, match='not host:port'):
-    remote.Placement.parse(['a'], [], ['NL'])
+    coordinator.Placement.parse(['a'], [], ['NL'])
   with pytest.raises(ValueError, match='no worker for'):
-    remote.Placement.parse(['a:1'], ['NL:0'], ['NL', 'ES'])
+    coordinator.Placement.parse(['a:1'], ['NL:0'], ['NL', 'ES'])
   with pytest.raises(ValueError, match='worker index in 0..0'):
-    remote.Placement.parse(['a:1'], ['NL:3'], ['NL'])
+    coordinator.Placement.parse(['a:1'], ['NL:3'], ['NL'])

@@ -7,7 +7,7 @@ from data_pipelines import pipeline, prepare
 from data_pipelines import spec as spec_lib
 from data_pipelines.config import PipelineConfig, PrepareConfig
 from federated import restore, runtime
-from pfmsmt_tf import metrics
+from data_pipelines import metrics
 
 
 @pytest.fixture(scope='module')

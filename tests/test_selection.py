@@ -9,7 +9,7 @@ import pytest
 
 from data_pipelines import prepare
 from data_pipelines.config import PrepareConfig
-from federated import selection, training
+from federated import run_directory, selection, training
 from tests import helpers
 
 SCENARIOS, TASKS = ['A', 'B'], ['ctr', 'ctcvr']
@@ -71,7 +71,7 @@ def test_metrics_hold_the_selected_models_and_the_last_ones(run):
   # Only the selected snapshot of each scenario is kept, in its own storage.
   for s, r in want.items():
     kept = sorted(f for f in os.listdir(os.path.join(out, 'clients', s)) if f.startswith('valid_'))
-    assert kept == [training.snapshot_name(r)]
+    assert kept == [run_directory.snapshot_name(r)]
 
 
 def test_select_needs_a_valid_split(tmp_path):
@@ -85,7 +85,7 @@ def test_config_records_the_effective_settings(run):
   out, _ = run
   with open(os.path.join(out, 'config.json')) as f:
     config = json.load(f)
-  assert config['aggregation']['conflict'] == 'pcgrad' and config['algorithm']['personalization_reg'] is True
+  assert config['aggregation']['conflict'] == 'pcgrad' and config['algorithm']['loss_terms'] == ['personalization_regularizer']
   setup = helpers.small_setup('unused', 'unused', algorithm='pfmsmtrec_no_conflict')
   assert training.effective_settings(setup)['aggregation']['conflict'] == 'none'
   setup = helpers.small_setup('unused', 'unused', algorithm='pfmsmtrec_no_personalization')

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from data_pipelines import sources, synthetic
-from pfmsmt_tf import metrics
+from data_pipelines import metrics
 from tests.helpers import read_all
 
 CFG = synthetic.SyntheticConfig(seed=3, rows_per_scenario=25_000)

@@ -1,4 +1,4 @@
-"""The parameter template: one role per variable in every preset, BatchNorm by type, exact split/merge."""
+"""The parameter template: one role per variable in every algorithm's template, BatchNorm by type, exact split/merge."""
 
 import json
 
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from federated import algorithms
 from pfmsmt_tf import config as config_lib
 from pfmsmt_tf import models
 from pfmsmt_tf import template as T
@@ -24,22 +25,27 @@ def _model(name='default', inputs=INPUTS):
   return models.build_model(inputs, CONFIGS[name])
 
 
+def _preset(algorithm, model, shared_inputs=True):
+  """The template each algorithm module declares (federated/algorithms/<name>.py)."""
+  return algorithms.get(algorithm).template_for(model, shared_inputs)
+
+
 def _roles(template, model):
   return {a.path: a.key for a in T.assign(template, model)}
 
 
 @pytest.mark.parametrize('config', sorted(CONFIGS))
-@pytest.mark.parametrize('algorithm', T.ALGORITHMS)
+@pytest.mark.parametrize('algorithm', algorithms.names())
 def test_every_variable_gets_exactly_one_role(algorithm, config):
   model = _model(config)
-  assignments = T.assign(T.preset(algorithm, model), model)
+  assignments = T.assign(_preset(algorithm, model), model)
   assert [a.index for a in assignments] == list(range(len(model.weights)))
   assert all(a.role in T.ROLES for a in assignments)
 
 
 def test_pfmsmtrec_roles():
   model = _model()
-  roles = _roles(T.preset('pfmsmtrec', model), model)
+  roles = _roles(_preset('pfmsmtrec', model), model)
   assert roles['input/embedding_0/embeddings'] == 'global'
   assert roles['input/numerical_projection/kernel'] == 'global'
   assert roles['expert_global_1/dense_0/kernel'] == 'global'
@@ -51,24 +57,24 @@ def test_pfmsmtrec_roles():
   for suffix in ('gamma', 'beta', 'moving_mean', 'moving_variance'):
     assert roles[f'expert_scenario_0/batch_norm_0/{suffix}'] == 'local'  # FedBN
     assert roles[f'expert_global_0/batch_norm_1/{suffix}'] == 'local'
-  local_inputs = _roles(T.preset('pfmsmtrec', model, shared_inputs=False), model)
+  local_inputs = _roles(_preset('pfmsmtrec', model, shared_inputs=False), model)
   assert local_inputs['input/embedding_1/embeddings'] == 'local'
 
 
 def test_ablation_and_baseline_roles():
   model = _model()
-  no_bn = _roles(T.preset('pfmsmtrec_no_fedbn', model), model)
+  no_bn = _roles(_preset('pfmsmtrec_no_fedbn', model), model)
   assert no_bn['expert_scenario_0/batch_norm_0/moving_mean'] == 'personalized/experts'
   assert no_bn['expert_global_0/batch_norm_0/gamma'] == 'global'
   assert no_bn['expert_task_0_0/batch_norm_0/beta'] == 'local'
-  assert _roles(T.preset('pfmsmtrec_no_tower_agg', model), model)['tower_0/logit/kernel'] == 'local'
+  assert _roles(_preset('pfmsmtrec_no_tower_agg', model), model)['tower_0/logit/kernel'] == 'local'
   for same in ('pfmsmtrec_no_conflict', 'pfmsmtrec_no_personalization', 'pfmsmtrec_no_reg'):
-    assert T.preset(same, model).rules == T.preset('pfmsmtrec', model).rules
-  assert set(_roles(T.preset('local', model), model).values()) == {'local'}
-  assert set(_roles(T.preset('fedavg', model), model).values()) == {'global'}
-  fedbn = _roles(T.preset('fedbn', model), model)
+    assert _preset(same, model).rules == _preset('pfmsmtrec', model).rules
+  assert set(_roles(_preset('local', model), model).values()) == {'local'}
+  assert set(_roles(_preset('fedavg', model), model).values()) == {'global'}
+  fedbn = _roles(_preset('fedbn', model), model)
   assert fedbn['expert_global_0/batch_norm_0/moving_variance'] == 'local' and fedbn['tower_0/logit/bias'] == 'global'
-  fedper = _roles(T.preset('fedper', model), model)
+  fedper = _roles(_preset('fedper', model), model)
   assert fedper['tower_1/logit/kernel'] == 'local' and fedper['gate_1/dense/bias'] == 'local'
   assert fedper['expert_scenario_0/batch_norm_0/gamma'] == 'global'
 
@@ -105,13 +111,13 @@ def test_errors_name_the_variable_or_rule():
   with pytest.raises(ValueError, match='name a group'):
     T.Rule('personalized', '*')
   with pytest.raises(ValueError, match='unknown algorithm'):
-    T.preset('fedsgd', model)
+    _preset('fedsgd', model)
 
 
 @pytest.mark.parametrize('algorithm', ['pfmsmtrec', 'pfmsmtrec_no_fedbn', 'fedper', 'local'])
 def test_split_then_merge_is_the_identity(algorithm):
   model = _model()
-  part = T.Partition(T.assign(T.preset(algorithm, model), model))
+  part = T.Partition(T.assign(_preset(algorithm, model), model))
   weights = model.get_weights()
   parts = part.split(weights)
   merged = part.merge(parts)
@@ -145,8 +151,8 @@ def test_custom_template_from_json(tmp_path):
 
 def test_describe_counts_and_traffic():
   model = _model()
-  text = T.describe(T.preset('pfmsmtrec', model), model, num_clients=3)
-  part = T.Partition(T.assign(T.preset('pfmsmtrec', model), model))
+  text = T.describe(_preset('pfmsmtrec', model), model, num_clients=3)
+  part = T.Partition(T.assign(_preset('pfmsmtrec', model), model))
   counts = part.counts()
   assert sum(c['parameters'] for c in counts.values()) == model.count_params()
   global_values = counts['global']['parameters']
@@ -155,4 +161,4 @@ def test_describe_counts_and_traffic():
   # Up: each personalized group travels as a [K, D] matrix holding the client's own row.
   assert part.traffic_bytes(3) == {'up': 4 * (global_values + 3 * personal), 'down': 4 * (global_values + personal)}
   assert 'personalized/experts' in text and f'up {4 * (global_values + 3 * personal):,} bytes' in text
-  assert T.Partition(T.assign(T.preset('local', model), model)).traffic_bytes() == {'up': 0, 'down': 0}
+  assert T.Partition(T.assign(_preset('local', model), model)).traffic_bytes() == {'up': 0, 'down': 0}

@@ -14,7 +14,8 @@ import sys
 
 from absl import flags
 
-from pfmsmt_tf.cli import common
+from federated.cli import common
+from federated import reporting
 
 flags.DEFINE_string('run', '', 'The run directory (written by pfmsmt train).')
 flags.DEFINE_string('data', '', 'A prepared data folder (default: the run\'s own data).')
@@ -24,18 +25,11 @@ FLAGS = flags.FLAGS
 
 
 def main() -> None:
-  from federated import restore, runtime, training  # pylint: disable=g-import-not-at-top
+  from federated import api  # pylint: disable=g-import-not-at-top
   if not FLAGS.run:
     raise ValueError('--run (a run directory) is required')
-  with runtime.local_runtime():
-    finished = restore.FinishedRun(FLAGS.run)
-    test = finished.evaluate(FLAGS.data or None, FLAGS.split)
-  result = {'algorithm': finished.algorithm, 'rounds': finished.round, 'run': finished.run.root,
-            **({'selected_round': finished.selected, 'selection': finished.setup.cfg.select}
-               if finished.selected else {}),
-            'data': FLAGS.data or finished.data, 'split': FLAGS.split, 'test': test,
-            'mean_auc': training.mean_auc(test)}
-  print(training.format_results(result))
+  result = api.evaluate(FLAGS.run, FLAGS.data or None, FLAGS.split).metrics
+  print(reporting.format_results(result))
   if FLAGS.output:
     with open(FLAGS.output, 'w') as f:
       json.dump(result, f, indent=1)

@@ -13,8 +13,9 @@ from absl import flags
 
 from federated import config as fed_config
 from pfmsmt_tf import config as model_config
-from pfmsmt_tf import flagconfig
-from pfmsmt_tf.cli import common
+from data_pipelines import flagconfig
+from federated.cli import common
+from federated.config import RunSetup
 
 flagconfig.define_flags(fed_config.CompareConfig, __name__)
 flagconfig.define_flags(fed_config.TrainConfig, __name__, exclude=('algorithm', 'output', 'seed', 'resume',
@@ -27,9 +28,9 @@ _COMMAND = ['pfmsmt compare']  # the command line, for the report
 
 
 def main() -> None:
-  from federated import comparison, runtime, training  # pylint: disable=g-import-not-at-top
+  from federated import comparison, runtime  # pylint: disable=g-import-not-at-top
   cfg = flagconfig.from_flags(fed_config.CompareConfig, FLAGS)
-  base = training.RunSetup(
+  base = RunSetup(
       cfg=flagconfig.from_flags(fed_config.TrainConfig, FLAGS, algorithm='pfmsmtrec', output=cfg.output, seed=0,
                                 resume=False, overwrite=False),
       model_cfg=flagconfig.from_flags(model_config.ModelConfig, FLAGS, seed=None),

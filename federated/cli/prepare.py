@@ -7,8 +7,8 @@ import sys
 from absl import flags
 
 from data_pipelines import config as config_lib
-from pfmsmt_tf import flagconfig
-from pfmsmt_tf.cli import common
+from data_pipelines import flagconfig
+from federated.cli import common
 
 flagconfig.define_flags(config_lib.PrepareConfig, __name__)
 

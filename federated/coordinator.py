@@ -1,4 +1,4 @@
-"""Scenarios on separate machines, through TFF's own distributed runtime.
+"""The coordinator side of remote execution: scenarios on separate machines, through TFF's own runtime.
 
 Each silo runs `pfmsmt worker`: TFF's C++ executor service (`worker_binary`, gRPC) started in a home folder
 where `data/` is that silo's prepared partitions and `clients/` its scenarios' local parameters. The
@@ -19,17 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
-import os
-import signal
-import subprocess
 import threading
 from typing import Dict, Iterator, List, Sequence
 
 from federated import runtime
+from federated.worker import relative_partition
 
-HOME_DATA = 'data'  # inside a worker's home: link to its --data_root
-HOME_CLIENTS = 'clients'  # inside a worker's home: its scenarios' local state files
 CONNECT_TIMEOUT_S = 5.0
 HEARTBEAT_S = 2.0
 
@@ -78,53 +73,6 @@ class Placement:
       served = [s for s, j in self.scenario_worker.items() if j == i]
       lines.append(f'  worker {i} {w}: {", ".join(served) if served else "(no scenario)"}')
     return '\n'.join(lines)
-
-
-# ------------------------------------------------------------------------------------------ the worker side
-
-
-def worker_home(data_root: str, state_root: str) -> str:
-  """The folder a worker runs in: `data` links to the data root; `clients` holds the local states."""
-  data_root, state_root = os.path.abspath(data_root), os.path.abspath(state_root)
-  if not os.path.isdir(data_root):
-    raise FileNotFoundError(f'--data_root {data_root} is not a folder')
-  os.makedirs(os.path.join(state_root, HOME_CLIENTS), exist_ok=True)
-  link = os.path.join(state_root, HOME_DATA)
-  if os.path.islink(link):
-    os.remove(link)
-  elif os.path.exists(link):
-    raise FileExistsError(f'{link} exists and is not a link; use another --state_root')
-  os.symlink(data_root, link)
-  return state_root
-
-
-def start_worker(port: int, home: str, threads: int = 0, cpu: int | None = None) -> subprocess.Popen:
-  """TFF's C++ executor service on `port`, in `home`, bound to this process (dies with it); `threads` and
-  `cpu` (pinning, with taskset) model a small silo machine in benchmarks."""
-  from tensorflow_federated.python.core.impl.executor_stacks import executor_factory  # pylint: disable=g-import-not-at-top
-  binary = os.path.join(os.path.dirname(executor_factory.__file__), '..', '..', '..', '..', 'data',
-                        runtime.WORKER_BINARY)
-  env = dict(os.environ)
-  if threads:  # for benchmarks: one silo = a small machine
-    env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
-  pin = ['taskset', '-c', str(cpu)] if cpu is not None else []
-  return runtime.BoundPopen(pin + [os.path.normpath(binary), f'--port={port}'], cwd=home, env=env)
-
-
-def serve(port: int, data_root: str, state_root: str, log=print) -> int:
-  """`pfmsmt worker`: serves until interrupted; returns the worker's exit code."""
-  home = worker_home(data_root, state_root)
-  proc = start_worker(port, home)
-  log(f'worker: serving TFF computations on port {port}; data {os.path.realpath(os.path.join(home, HOME_DATA))}, '
-      f'local states {os.path.join(home, HOME_CLIENTS)} (Ctrl-C stops)')
-  try:
-    return proc.wait()
-  except KeyboardInterrupt:
-    proc.send_signal(signal.SIGINT)
-    return proc.wait()
-  finally:
-    if proc.poll() is None:
-      proc.kill()
 
 
 # ------------------------------------------------------------------------------------------ the coordinator
@@ -314,19 +262,3 @@ def check_data(placement: Placement, spec, splits: Sequence[str] = ('train', 'te
         i = placement.scenario_worker[s.name]
         raise WorkerError(f'worker {i} ({placement.workers[i]}) has no {split} partition of scenario {s.name!r}: '
                           f'nothing matches {pattern} under its --data_root')
-
-
-def relative_partition(spec, split: str, scenario: str) -> str:
-  return os.path.join(HOME_DATA, split, spec.scenario(scenario).directory, '*.tfrecord')
-
-
-def run_namespace(run_root: str) -> str:
-  """A run's folder name on the workers: runs sharing a worker never read each other's local states."""
-  root = os.path.abspath(run_root)
-  return f'{os.path.basename(root)}-{hashlib.sha1(root.encode()).hexdigest()[:8]}'
-
-
-def relative_state(run_root: str, scenario_dir: str, round_num: int, name: str | None = None) -> str:
-  """A client's state file (or the file `name`) in its worker's storage."""
-  return os.path.join(HOME_CLIENTS, run_namespace(run_root), scenario_dir, name or f'round_{round_num:05d}.state')
-

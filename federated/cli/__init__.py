@@ -7,14 +7,15 @@ import os
 import sys
 
 SUBCOMMANDS = {
-    'prepare': ('pfmsmt_tf.cli.prepare', 'Source files -> per-scenario TFRecord partitions, spec and summary.'),
-    'train': ('pfmsmt_tf.cli.train', 'Federated (or centralized) training into a run directory.'),
-    'describe': ('pfmsmt_tf.cli.describe', 'Parameters per template role and group, bytes per client per round.'),
-    'evaluate': ('pfmsmt_tf.cli.evaluate', 'Re-evaluates a run\'s selected models, on its data or other prepared data.'),
-    'inspect': ('pfmsmt_tf.cli.inspect', 'What the aggregator did per round: summary, attention heatmaps, conflicts.'),
-    'compare': ('pfmsmt_tf.cli.compare', 'Algorithms x seeds under the same settings: report.md/.csv and plots.'),
-    'export': ('pfmsmt_tf.cli.export', 'One SavedModel per scenario for TF Serving, raw features in.'),
-    'worker': ('pfmsmt_tf.cli.worker', 'Serves TFF computations for this silo\'s scenarios (pfmsmt train --workers).'),
+    'prepare': ('federated.cli.prepare', 'Source files -> per-scenario TFRecord partitions, spec and summary.'),
+    'train': ('federated.cli.train', 'Federated (or centralized) training into a run directory.'),
+    'algorithms': ('federated.cli.algorithms', 'Every algorithm: family, one-line description, parameter roles.'),
+    'describe': ('federated.cli.describe', 'Parameters per template role and group, bytes per client per round.'),
+    'evaluate': ('federated.cli.evaluate', 'Re-evaluates a run\'s selected models, on its data or other prepared data.'),
+    'inspect': ('federated.cli.inspect', 'What the aggregator did per round: summary, attention heatmaps, conflicts.'),
+    'compare': ('federated.cli.compare', 'Algorithms x seeds under the same settings: report.md/.csv and plots.'),
+    'export': ('federated.cli.export', 'One SavedModel per scenario for TF Serving, raw features in.'),
+    'worker': ('federated.cli.worker', 'Serves TFF computations for this silo\'s scenarios (pfmsmt train --workers).'),
 }
 
 

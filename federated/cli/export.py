@@ -7,12 +7,11 @@ one probability per task; OUTPUT/<scenario>/<version>/pfmsmt_export.json lists t
 
 from __future__ import annotations
 
-import os
 import sys
 
 from absl import flags
 
-from pfmsmt_tf.cli import common
+from federated.cli import common
 
 flags.DEFINE_string('run', '', 'The run directory (written by pfmsmt train).')
 flags.DEFINE_string('output', '', 'Export folder: one model folder per scenario.')
@@ -23,24 +22,12 @@ FLAGS = flags.FLAGS
 
 
 def main() -> None:
-  from federated import restore, runtime  # pylint: disable=g-import-not-at-top
-  from pfmsmt_tf import serving  # pylint: disable=g-import-not-at-top
+  from federated import api  # pylint: disable=g-import-not-at-top
   if not FLAGS.run or not FLAGS.output:
     raise ValueError('--run and --output are required')
-  with runtime.local_runtime():
-    finished = restore.FinishedRun(FLAGS.run)
-    names = FLAGS.scenarios or finished.spec.scenario_names
-    targets = []
-    for name in names:
-      path = os.path.join(os.path.abspath(FLAGS.output), finished.spec.scenario(name).directory, str(FLAGS.version))
-      if os.path.exists(path) and not FLAGS.overwrite:
-        raise FileExistsError(f'{path} exists; pass --overwrite or another --version')
-      targets.append((name, path))
-    for name, path in targets:
-      serving.export_saved_model(
-          finished.scenario_model(name), finished.spec, finished.data, name, path,
-          provenance={'run': finished.run.root, 'algorithm': finished.algorithm, 'round': finished.round})
-      print(f'{name}: {path}')
+  exported = api.export(FLAGS.run, FLAGS.output, FLAGS.scenarios, FLAGS.version, FLAGS.overwrite)
+  for name, path in exported.items():
+    print(f'{name}: {path}')
 
 
 def run(argv) -> None:

@@ -12,7 +12,7 @@ import sys
 
 from absl import flags
 
-from pfmsmt_tf.cli import common
+from federated.cli import common
 
 flags.DEFINE_string('run', '', 'The run directory (written by pfmsmt train).')
 flags.DEFINE_list('rounds', [], 'Rounds to show (default: 1, 5, 10 and the last).')

@@ -12,7 +12,7 @@ import sys
 
 from absl import flags
 
-from pfmsmt_tf.cli import common
+from federated.cli import common
 
 flags.DEFINE_integer('port', 8000, 'Port to serve on.')
 flags.DEFINE_string('data_root', '', 'This silo\'s prepared data folder.')
@@ -22,11 +22,11 @@ FLAGS = flags.FLAGS
 
 def main() -> None:
   import os  # pylint: disable=g-import-not-at-top
-  from federated import remote  # pylint: disable=g-import-not-at-top
+  from federated import worker  # pylint: disable=g-import-not-at-top
   if not FLAGS.data_root:
     raise ValueError('--data_root is required')
   state_root = FLAGS.state_root or os.path.join(os.path.dirname(os.path.abspath(FLAGS.data_root)), 'state')
-  sys.exit(remote.serve(FLAGS.port, FLAGS.data_root, state_root))
+  sys.exit(worker.serve(FLAGS.port, FLAGS.data_root, state_root))
 
 
 def run(argv) -> None:

@@ -11,9 +11,11 @@ import sys
 from absl import flags
 
 from federated import config as fed_config
+from federated import reporting
 from pfmsmt_tf import config as model_config
-from pfmsmt_tf import flagconfig
-from pfmsmt_tf.cli import common
+from data_pipelines import flagconfig
+from federated.cli import common
+from federated.config import RunSetup
 
 flagconfig.define_flags(fed_config.TrainConfig, __name__)
 flagconfig.define_flags(fed_config.ClientConfig, __name__)
@@ -24,13 +26,13 @@ FLAGS = flags.FLAGS
 
 def main() -> None:
   from federated import training  # pylint: disable=g-import-not-at-top
-  setup = training.RunSetup(
+  setup = RunSetup(
       cfg=flagconfig.from_flags(fed_config.TrainConfig, FLAGS),
       model_cfg=flagconfig.from_flags(model_config.ModelConfig, FLAGS, seed=None),
       client_cfg=flagconfig.from_flags(fed_config.ClientConfig, FLAGS),
       aggregation_cfg=flagconfig.from_flags(fed_config.AggregationConfig, FLAGS))
   result = training.train_in_runtime(setup)
-  print(training.format_results(result))
+  print(reporting.format_results(result))
   print(f'run directory: {setup.cfg.output}')
 
 

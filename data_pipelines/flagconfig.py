@@ -12,7 +12,8 @@ T = TypeVar('T')
 
 
 def field(default, help_text: str, **metadata):
-  """A config dataclass field documented for its flag; `enum=(...)` makes the flag an enum."""
+  """A config dataclass field documented for its flag; `enum=(...)` makes the flag an enum (a callable there is
+  called when the flag is defined: choices that come from a registry)."""
   return dataclasses.field(default=default, metadata={'help': help_text, **metadata})
 
 
@@ -28,7 +29,8 @@ def define_flags(config_cls: Type[Any], module_name: str, flag_values: flags.Fla
     default = field.default
     kind = _unwrap_optional(hints[field.name])
     if 'enum' in field.metadata:
-      flags.DEFINE_enum(name, default, list(field.metadata['enum']), help_text, flag_values=flag_values, module_name=module_name)
+      choices = field.metadata['enum']
+      flags.DEFINE_enum(name, default, list(choices() if callable(choices) else choices), help_text, flag_values=flag_values, module_name=module_name)
     elif kind is bool:
       flags.DEFINE_boolean(name, default, help_text, flag_values=flag_values, module_name=module_name)
     elif kind is int:

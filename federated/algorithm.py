@@ -1,0 +1,74 @@
+"""What an algorithm is: everything that makes it differ from the others, declared in one place.
+
+Each algorithm is one module of federated/algorithms/ that defines `ALGORITHM = Algorithm(...)`; the registry
+(federated/algorithms/__init__.py) finds it by its module's name. The round process, client work, trainers,
+CLI, `describe`, `compare`, benchmarks and docs read only these fields:
+
+  template         which parameters are global, personalized (per group) or local (pfmsmt_tf/template.py)
+  loss_terms       what the client adds to the mean task loss (federated/loss_terms.py)
+  personal_model   the client's training behaviour and what it evaluates: False, the one model built from
+                   the received parameters and its local ones; True (Ditto), a second, personal model kept
+                   in the client's storage, trained after the shared one and pulled towards the received
+                   global values by --reg_lambda, which is the model the client evaluates and deploys
+  conflict, personalization   the server aggregation of the personalized groups (overrides of --conflict and
+                   --personalization: the parts of federated/conflicts/ and federated/personalization/)
+  server_optimizer how the server applies the mean global update (None: adds it, as FedAvg does)
+  federated        False for the pooled-rows reference, trained by one Keras model (not a federated method)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Optional, Tuple
+
+from federated.config import AggregationConfig
+from pfmsmt_tf import template as template_lib
+
+FAMILIES = ('pfmsmtrec', 'ablation', 'baseline', 'reference')
+# model, shared_inputs -> the template. `shared_inputs`: the scenarios share one vocabulary and normalization
+# (--statistics_scope=shared), so the input layer may be global.
+TemplateFn = Callable[[object, bool], template_lib.Template]
+
+
+@dataclasses.dataclass(frozen=True)
+class Algorithm:
+  name: str
+  family: str
+  description: str  # one line, for `pfmsmt algorithms` and the docs
+  template: TemplateFn
+  loss_terms: Tuple[Callable, ...] = ()
+  personal_model: bool = False
+  conflict: Optional[str] = None
+  personalization: Optional[str] = None
+  server_optimizer: Optional[Callable[[AggregationConfig], object]] = None  # -> tff.learning.optimizers.Optimizer
+  federated: bool = True
+  paper: bool = True  # in ALGORITHM.md's comparison (experiment scripts, the quality benchmark)
+
+  def __post_init__(self):
+    if self.family not in FAMILIES:
+      raise ValueError(f'algorithm {self.name}: family must be one of {FAMILIES}, got {self.family!r}')
+
+  def aggregation(self, cfg: AggregationConfig) -> AggregationConfig:
+    """The aggregation settings this algorithm runs with: its overrides applied to `cfg`."""
+    changes = {}
+    if self.conflict is not None:
+      changes['conflict'] = self.conflict
+    if self.personalization is not None:
+      changes['personalization'] = self.personalization
+    return dataclasses.replace(cfg, **changes)
+
+  def template_for(self, model, shared_inputs: bool = True) -> template_lib.Template:
+    """The algorithm's template for this model's structure, named after the algorithm."""
+    return dataclasses.replace(self.template(model, shared_inputs), name=self.name)
+
+  def to_json(self) -> dict:
+    """What config.json records of the algorithm."""
+    return {'name': self.name, 'family': self.family, 'description': self.description,
+            'loss_terms': [t.__name__ for t in self.loss_terms], 'personal_model': self.personal_model,
+            'conflict': self.conflict, 'personalization': self.personalization,
+            'server_optimizer': self.server_optimizer is not None, 'federated': self.federated}
+
+
+def uniform_template(role: str) -> TemplateFn:
+  """Every parameter in one role (local training, FedAvg and its kin, the pooled reference)."""
+  return lambda model, shared_inputs: template_lib.Template('', (template_lib.all_rule(role),))

@@ -1,0 +1,40 @@
+"""PF-MSMTrec (ALGORITHM.md): global shared parts, personalized scenario experts and towers, local rest.
+
+Template: BatchNorm local (federated BN); the input layer global when the scenarios share their encoding,
+else local; the global experts global; the scenario experts personalized (group `experts`); task experts
+and gates local; each task tower personalized (group `tower/<task>`). The server coordinates the experts'
+updates (--conflict, PCGrad by default) and personalizes each group by attention (--personalization); the
+client adds the personalization regularizer. The ablations reuse `template_rules` with a part switched off.
+"""
+
+from __future__ import annotations
+
+from federated import loss_terms
+from federated.algorithm import Algorithm
+from pfmsmt_tf import template as T
+
+
+def template_rules(model, shared_inputs: bool, federated_bn: bool = True,
+                   tower_aggregation: bool = True) -> T.Template:
+  g = model.layer_groups()
+  rules = list(T.batch_norm_rules(model)) if federated_bn else []
+  rules.append(T.Rule(T.GLOBAL if shared_inputs else T.LOCAL, T.layer_globs([g['input']])))
+  if g['global_experts']:
+    rules.append(T.Rule(T.GLOBAL, T.layer_globs(g['global_experts'])))
+  if g['scenario_experts']:
+    rules.append(T.Rule(T.PERSONALIZED, T.layer_globs(g['scenario_experts']), group=T.EXPERTS_GROUP))
+  task_layers = [n for layer_names in g['task_experts'].values() for n in layer_names] + list(g['gates'].values())
+  if task_layers:
+    rules.append(T.Rule(T.LOCAL, T.layer_globs(task_layers)))
+  towers = g['towers']
+  if tower_aggregation:
+    rules += [T.Rule(T.PERSONALIZED, T.layer_globs([name]), group=T.tower_group(task)) for task, name in towers.items()]
+  else:
+    rules.append(T.Rule(T.LOCAL, T.layer_globs(list(towers.values()))))
+  return T.Template('', tuple(rules))
+
+
+ALGORITHM = Algorithm(
+    name='pfmsmtrec', family='pfmsmtrec',
+    description='PF-MSMTrec: federated BN, conflict-coordinated and attention-personalized experts and towers',
+    template=template_rules, loss_terms=(loss_terms.personalization_regularizer,))

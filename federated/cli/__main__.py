@@ -1,0 +1,3 @@
+from federated.cli import main
+
+main()

@@ -1,3 +1,0 @@
-from pfmsmt_tf.cli import main
-
-main()
