@@ -48,6 +48,16 @@ class PrepareConfig:
   feature_shift: float = _field(1.0, 'synthetic: how much feature distributions differ between scenarios.')
   concept_shift: float = _field(1.0, 'synthetic: weight of each scenario\'s own part of the true logits.')
   task_conflict: float = _field(0.6, 'synthetic: how strongly CTR and CVR effects oppose on conflicting features.')
+  scenario_clusters: int = _field(0, 'synthetic: group the scenarios into this many clusters that share most of '
+                                  'their own concept (0: every scenario its own).')
+  cluster_share: float = _field(0.8, 'synthetic: with --scenario_clusters, the share of a scenario\'s own logit '
+                                'part (in variance) that its cluster shares.')
+  scenario_rows: Tuple[int, ...] = _field((), 'synthetic: rows (train + test) of each scenario, in order '
+                                          '(default: --rows_per_scenario each).')
+  regime: str = _field('', 'synthetic: a named setting of the generator (data_pipelines/synthetic.py REGIMES): '
+                       'clustered (8 scenarios in 2 clusters), unequal (one scenario of 2,000 rows); it sets '
+                       'the flags it names, which must then be left at their defaults.',
+                       enum=('', 'clustered', 'unequal'))
   # AliExpress.
   layout: str = _field('auto', 'aliexpress: processed (AliExpress_<CC>/train.csv) or raw (Tianchi files).',
                        enum=('auto', 'processed', 'raw'))

@@ -1,4 +1,4 @@
-"""tf.data from scenario partitions, and a TFF ClientData whose datasets are built from file paths.
+"""tf.data from scenario partitions (TFF's ClientData over the same files: federated/client_data.py).
 
 A dataset yields `(features, labels)` batches: `features = {'categorical': int64 [B, C], 'numerical':
 float32 [B, N]}` and `labels = {task: float32 [B]}` (plus `features['true_prob']` float32 [B, T] when asked

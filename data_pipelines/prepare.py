@@ -29,6 +29,22 @@ SCENARIO_NOT_IN_TRAIN = 'scenario_not_in_train'
 SCENARIO_NOT_IN_ENCODING = 'scenario_not_in_encoding'  # with --encoding_from
 
 
+def synthetic_config(cfg: PrepareConfig) -> synthetic.SyntheticConfig:
+  """The generator's settings from the flags; a --regime sets those it names (which must be left at default)."""
+  values = dict(seed=cfg.seed, rows_per_scenario=cfg.rows_per_scenario, test_fraction=cfg.test_fraction,
+                ctr_rate=cfg.ctr_rate, ctcvr_rate=cfg.ctcvr_rate, feature_shift=cfg.feature_shift,
+                concept_shift=cfg.concept_shift, task_conflict=cfg.task_conflict, test_rows=cfg.test_rows_per_scenario,
+                scenario_clusters=cfg.scenario_clusters, cluster_share=cfg.cluster_share,
+                scenario_rows=tuple(cfg.scenario_rows), **({'scenarios': tuple(cfg.scenarios)} if cfg.scenarios else {}))
+  if cfg.regime:
+    defaults = PrepareConfig()
+    for key in synthetic.REGIMES[cfg.regime]:  # each a PrepareConfig field of the same name
+      if getattr(cfg, key) != getattr(defaults, key):
+        raise ValueError(f'--regime={cfg.regime} sets --{key}; leave --{key} at its default or drop --regime')
+    values.update(synthetic.REGIMES[cfg.regime])
+  return synthetic.SyntheticConfig(**values)
+
+
 def make_source(cfg: PrepareConfig) -> sources.Source:
   """The source of `cfg.dataset`, with its valid split (valid_split.py)."""
   if not 0 <= cfg.valid_fraction < 1:
@@ -41,11 +57,7 @@ def _dataset_source(cfg: PrepareConfig) -> sources.Source:
   if cfg.dataset != 'synthetic' and not cfg.input:
     raise ValueError(f'--input is required for --dataset={cfg.dataset}')
   if cfg.dataset == 'synthetic':
-    return synthetic.SyntheticSource(synthetic.SyntheticConfig(
-        seed=cfg.seed, rows_per_scenario=cfg.rows_per_scenario, test_fraction=cfg.test_fraction,
-        ctr_rate=cfg.ctr_rate, ctcvr_rate=cfg.ctcvr_rate, feature_shift=cfg.feature_shift,
-        concept_shift=cfg.concept_shift, task_conflict=cfg.task_conflict, test_rows=cfg.test_rows_per_scenario,
-        **({'scenarios': tuple(cfg.scenarios)} if cfg.scenarios else {})))
+    return synthetic.SyntheticSource(synthetic_config(cfg))
   if cfg.dataset == 'aliexpress':
     return aliexpress.aliexpress_source(cfg.input, cfg.layout, cfg.scenarios, cfg.raw_categorical_columns,
                                         cfg.chunk_rows)

@@ -7,7 +7,11 @@ logits are built so that federation has something to gain and something to get w
 - feature shift: each scenario draws categories from its own distribution and sees the numerical features
   through its own offset and scale (`feature_shift`), the case for FedBN;
 - partly conflicting tasks: on a quarter of the categorical features the conversion effect is the opposite of
-  the click effect (`task_conflict`), "click-bait" that helps CTR and hurts CTCVR.
+  the click effect (`task_conflict`), "click-bait" that helps CTR and hurts CTCVR;
+- optionally, scenario clusters (`scenario_clusters`): each scenario's own part is mostly (`cluster_share`)
+  its cluster's, so a scenario has peers whose updates help it and others whose updates do not;
+- optionally, unequal sizes (`scenario_rows`): e.g. a small scenario beside large ones.
+`REGIMES` names the settings the quality benchmark reports besides the default.
 Intercepts are calibrated per scenario to the requested base rates. Every row carries its true p(CTR) and
 p(CTCVR), so the oracle AUC, the best any model can reach, is known. Rows are generated in seeded chunks:
 the same seed gives the same rows, whatever the chunk size used to read them.
@@ -33,6 +37,15 @@ _HIDDEN = 8
 _CALIBRATION_ROWS = 20_000
 _GEN_CHUNK = 10_000  # rows per seeded block; reading chunk size does not change the rows
 
+# Named settings of the generator, fixed before any algorithm was run on them (the quality benchmark reports
+# each beside the default). `clustered`: 8 scenarios in 2 clusters that share 80% of their own concept, at
+# the default's total rows. `unequal`: the default's 4 scenarios, one of them with 2,000 rows.
+REGIMES = {
+    'clustered': dict(scenarios=('NL', 'ES', 'FR', 'US', 'DE', 'IT', 'BR', 'MX'), rows_per_scenario=12_500,
+                      scenario_clusters=2, cluster_share=0.8),
+    'unequal': dict(scenario_rows=(25_000, 25_000, 25_000, 2_000)),
+}
+
 
 @dataclasses.dataclass
 class SyntheticConfig:
@@ -49,6 +62,9 @@ class SyntheticConfig:
   concept_shift: float = 1.0
   task_conflict: float = 0.6
   signal: float = 1.0  # std of the shared part of the logits; sets how learnable the tasks are
+  scenario_clusters: int = 0  # > 0: scenario i belongs to cluster i % scenario_clusters
+  cluster_share: float = 0.8  # of a scenario's own logit part (in variance), the part its cluster shares
+  scenario_rows: Tuple[int, ...] = ()  # rows (train + test) per scenario, in order; default rows_per_scenario
 
   def __post_init__(self):
     self.scenarios = tuple(self.scenarios)
@@ -62,6 +78,16 @@ class SyntheticConfig:
       raise ValueError(f'need 0 < ctcvr_rate < ctr_rate < 1, got {self.ctcvr_rate}, {self.ctr_rate}')
     if len(set(self.scenarios)) != len(self.scenarios) or not self.scenarios:
       raise ValueError(f'scenarios must be distinct and non-empty, got {self.scenarios}')
+    self.scenario_rows = tuple(int(r) for r in self.scenario_rows)
+    if self.scenario_rows and (len(self.scenario_rows) != len(self.scenarios) or min(self.scenario_rows) < 10):
+      raise ValueError(f'scenario_rows needs one count >= 10 per scenario ({len(self.scenarios)}), '
+                       f'got {self.scenario_rows}')
+    if not 0 <= self.scenario_clusters <= len(self.scenarios) or not 0 <= self.cluster_share <= 1:
+      raise ValueError(f'scenario_clusters must be in 0..{len(self.scenarios)} and cluster_share in [0, 1], got '
+                       f'{self.scenario_clusters}, {self.cluster_share}')
+
+  def rows_of(self, scenario_index: int) -> int:
+    return self.scenario_rows[scenario_index] if self.scenario_rows else self.rows_per_scenario
 
 
 class _World:
@@ -93,11 +119,17 @@ class _World:
     # Scenario-specific effects (concept shift): a few features and latent directions of their own.
     self.sc_cat = [[rng.normal(size=v) * (rng.random() < 0.4) for v in self.vocab] for _ in range(k * 2)]
     self.sc_z = rng.normal(size=(k * 2, _LATENT))
+    if cfg.scenario_clusters:  # drawn from a stream of their own: the default world is unchanged
+      crng = np.random.default_rng([cfg.seed, 3])
+      self.cluster_cat = [[crng.normal(size=v) * (crng.random() < 0.4) for v in self.vocab]
+                          for _ in range(cfg.scenario_clusters * 2)]
+      self.cluster_z = crng.normal(size=(cfg.scenario_clusters * 2, _LATENT))
     rates = np.exp(rng.normal(scale=0.25, size=(k, 2)))
     rates /= rates.mean(axis=0)  # scenarios differ, but the configured rates are the means
     self.ctr_rate = np.clip(cfg.ctr_rate * rates[:, 0], 1e-4, 0.9)
     self.ctcvr_rate = np.minimum(cfg.ctcvr_rate * rates[:, 1], 0.5 * self.ctr_rate)
     self._scale = {}
+    self._own_scale = {}
     self.intercepts = [self._calibrate(s) for s in range(k)]
 
   def features(self, s: int, rng: np.random.Generator, n: int):
@@ -116,10 +148,22 @@ class _World:
     def shared(cat_w, z_w, h_w):
       lin = sum(w[cats[:, f]] for f, w in zip(idx, cat_w)) if len(idx) else 0
       return lin + z @ z_w + h @ h_w
-    def own(j):
-      return sum(w[cats[:, f]] for f, w in zip(idx, self.sc_cat[j])) + z @ self.sc_z[j]
-    return ((shared(self.cat_click, self.z_click, self.hidden_click), own(2 * s)),
-            (shared(self.cat_conv, self.z_conv, self.hidden_conv), own(2 * s + 1)))
+    def part(cat_w, z_w):
+      return sum(w[cats[:, f]] for f, w in zip(idx, cat_w)) + z @ z_w
+
+    def own(t):
+      individual = part(self.sc_cat[2 * s + t], self.sc_z[2 * s + t])
+      if not self.cfg.scenario_clusters:
+        return individual
+      c = 2 * (s % self.cfg.scenario_clusters) + t
+      cluster = part(self.cluster_cat[c], self.cluster_z[c])
+      if (s, t) not in self._own_scale:  # set by the calibration rows, the first this scenario sees
+        self._own_scale[(s, t)] = (cluster.std() + 1e-9, individual.std() + 1e-9)
+      cluster_scale, individual_scale = self._own_scale[(s, t)]
+      share = self.cfg.cluster_share
+      return np.sqrt(share) * cluster / cluster_scale + np.sqrt(1 - share) * individual / individual_scale
+    return ((shared(self.cat_click, self.z_click, self.hidden_click), own(0)),
+            (shared(self.cat_conv, self.z_conv, self.hidden_conv), own(1)))
 
   def _logits(self, s: int, cats, z):
     out = []
@@ -184,17 +228,18 @@ class SyntheticSource(sources.Source):
     self.normalization = {n: 'standard' for n in self.numerical}
     self.tasks = list(TASKS)
 
-  def split_rows(self, split: str) -> int:
-    n_test = max(1, int(round(self.cfg.rows_per_scenario * self.cfg.test_fraction)))
+  def split_rows(self, split: str, scenario_index: int = 0) -> int:
+    rows = self.cfg.rows_of(scenario_index)
+    n_test = max(1, int(round(rows * self.cfg.test_fraction)))
     if split == 'test':
       return self.cfg.test_rows or n_test
-    return self.cfg.rows_per_scenario - n_test
+    return rows - n_test
 
   def chunks(self, split: str, ctx: sources.ReadContext) -> Iterator[pd.DataFrame]:
     if split not in self.splits:
       raise ValueError(f'unknown split {split!r}')
-    total = self.split_rows(split)
     for s, name in enumerate(self.cfg.scenarios):
+      total = self.split_rows(split, s)
       for block, start in enumerate(range(0, total, _GEN_CHUNK)):
         n = min(_GEN_CHUNK, total - start)
         rng = np.random.default_rng([self.cfg.seed, 2, s, self.splits.index(split), block])

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import abc
 import collections
+import dataclasses
+import json
 import os
 from typing import Callable, Dict
 
@@ -64,6 +66,29 @@ class Trainer(abc.ABC):
     """Round `round_num` is checkpointed: client storage older than it may go."""
 
 
+_BUILT: 'collections.OrderedDict[str, process_lib.FederatedProcess]' = collections.OrderedDict()
+_BUILT_KEPT = 4  # processes kept; each holds its traced computations (a few MB)
+
+
+def _built_process(setup: RunSetup, spec, model_fn) -> process_lib.FederatedProcess:
+  """The algorithm's process for these settings, built once per Python process: tracing it costs seconds,
+  and evaluating or exporting a run just trained (or a second run with the same settings) needs the same
+  computations. Everything the computations depend on is in the key; file paths are their inputs, not part
+  of them, and --strict is read by the round loop only."""
+  template = template_lib.load_template(setup.cfg.template) if setup.cfg.template else None
+  key = json.dumps([setup.cfg.algorithm, template.to_json() if template else None,
+                    dataclasses.asdict(setup.seeded_model_cfg()), spec.to_json(), dataclasses.asdict(setup.client_cfg),
+                    dataclasses.asdict(dataclasses.replace(setup.aggregation_cfg, strict=False))],
+                   sort_keys=True, default=str)
+  if key not in _BUILT:
+    _BUILT[key] = process_lib.build_algorithm_process(setup.cfg.algorithm, model_fn, spec, setup.client_cfg,
+                                                      setup.aggregation_cfg, template=template)
+    while len(_BUILT) > _BUILT_KEPT:
+      _BUILT.popitem(last=False)
+  _BUILT.move_to_end(key)
+  return _BUILT[key]
+
+
 class FederatedTrainer(Trainer):
   """Client inputs are absolute paths in the local runtime, and paths relative to each worker's home folder
   (its data and its local states) with remote workers (federated/worker.py)."""
@@ -71,9 +96,7 @@ class FederatedTrainer(Trainer):
   def __init__(self, setup: RunSetup, spec, data: str, run: RunDirectory, model_fn):
     self.spec, self.data, self.run, self.cfg = spec, data, run, setup.cfg
     self.remote = bool(setup.cfg.workers)
-    template = template_lib.load_template(setup.cfg.template) if setup.cfg.template else None
-    self.fp = process_lib.build_algorithm_process(setup.cfg.algorithm, model_fn, spec, setup.client_cfg,
-                                                  setup.aggregation_cfg, template=template)
+    self.fp = _built_process(setup, spec, model_fn)
     if not self.remote:
       for s in spec.scenarios:
         os.makedirs(os.path.join(run.clients, s.directory), exist_ok=True)

@@ -20,7 +20,7 @@ def compared(tmp_path_factory):
   root = tmp_path_factory.mktemp('compare')
   data = str(root / 'data')
   prepare.prepare(PrepareConfig(output=data, rows_per_scenario=400), log=lambda *_: None)
-  cfg = CompareConfig(algorithms=('pfmsmtrec', 'local'), seeds=2, output=str(root / 'cmp'))
+  cfg = CompareConfig(algorithms=('fedbn', 'local'), seeds=2, output=str(root / 'cmp'))
   base = helpers.small_setup(data, cfg.output, rounds=1)
   with runtime.local_runtime():
     results = comparison.run_all(cfg, base, log=lambda *_: None)
@@ -40,14 +40,14 @@ def test_report_numbers_are_the_runs_numbers(compared):
     mean_row = table[(table.algorithm == algorithm) & (table.scenario == 'mean')].iloc[0]
     assert mean_row.auc_mean == pytest.approx(np.mean([r['mean_auc'] for r in runs])) and mean_row.seeds == 2
   csv = pd.read_csv(os.path.join(cfg.output, 'report.csv'))
-  assert set(csv.algorithm) == {'pfmsmtrec', 'local', 'oracle'}
+  assert set(csv.algorithm) == {'fedbn', 'local', 'oracle'}
   report = open(os.path.join(cfg.output, 'report.md')).read()
   assert '| oracle |' in report and 'pfmsmt compare --test' in report and 'gap to oracle' in report
   main_table = report.split('## Paired')[0]
   columns, means, _ = comparison._wide(table)  # pylint: disable=protected-access
   best = sum(np.isclose(means[a][c], max(means[b][c] for b in means)) for c in columns for a in means)
   assert best >= 9 and main_table.count('**') == 2 * best  # the best of each column (ties all bold)
-  assert '## Paired differences to pfmsmtrec' in report and '± test set (95%)' in report
+  assert '## Paired differences to fedbn' in report and '± test set (95%)' in report
   for png in ('auc_by_round.png', 'auc_by_scenario.png'):
     with open(os.path.join(cfg.output, png), 'rb') as f:
       assert f.read(8) == b'\x89PNG\r\n\x1a\n'
@@ -55,7 +55,7 @@ def test_report_numbers_are_the_runs_numbers(compared):
 
 def test_seeds_differ_and_a_rerun_reuses_finished_runs(compared):
   cfg, base, results, _ = compared
-  by_seed = [r['mean_auc'] for r in results if r['algorithm'] == 'pfmsmtrec']
+  by_seed = [r['mean_auc'] for r in results if r['algorithm'] == 'fedbn']
   assert by_seed[0] != by_seed[1]
   lines = []
   with runtime.local_runtime():
@@ -74,8 +74,8 @@ def test_seeds_differ_and_a_rerun_reuses_finished_runs(compared):
 def test_paired_differences_are_per_seed_with_a_t_interval(compared):
   cfg, _, results, _ = compared
   by = {(r['algorithm'], r['seed']): r['mean_auc'] for r in results}
-  diffs = [by[('local', s)] - by[('pfmsmtrec', s)] for s in range(2)]
-  paired = comparison.paired_differences(results, 'pfmsmtrec')
+  diffs = [by[('local', s)] - by[('fedbn', s)] for s in range(2)]
+  paired = comparison.paired_differences(results, 'fedbn')
   row = paired.iloc[0]
   assert list(paired.algorithm) == ['local'] and row.seeds == 2
   half = 12.7062047 * np.std(diffs, ddof=1) / np.sqrt(2)  # t(0.975, 1 df)

@@ -1,9 +1,11 @@
 """FedAvgM: a registered algorithm whose server applies the mean global update with momentum."""
 
+import collections
+
 import numpy as np
 import pytest
 
-from data_pipelines import prepare, spec as spec_lib
+from data_pipelines import pipeline, prepare, spec as spec_lib
 from data_pipelines.config import PrepareConfig
 from federated import algorithms, run_directory, runtime, trainers
 from federated.algorithms import fedavgm
@@ -17,29 +19,36 @@ def data(tmp_path_factory):
   return out
 
 
-def _global_values(data, output, algorithm):
-  """The global values at the start and after rounds 1 and 2."""
-  setup = helpers.small_setup(data, output, algorithm)
-  spec = spec_lib.load_spec(data)
-  trainer = trainers.build_trainer(setup, spec, data, run_directory.RunDirectory(output),
-                                   trainers.make_model_fn(setup, spec))
-  state = trainer.initialize()
-  out = [[np.asarray(w) for w in state['model']['global']]]
-  for r in range(2):
-    state, _ = trainer.run_round(state, r)
-    out.append([np.asarray(w) for w in state['model']['global']])
-  return out
+def _mean_update(fp, spec, data, global_w, round_num):
+  """The example-weighted mean of the clients' updates from `global_w`, computed outside the round by the
+  round's own client computation (same inputs, same seed)."""
+  total, weight = None, 0.0
+  for s in spec.scenarios:
+    out = fp.client_update(global_w, collections.OrderedDict(
+        data=pipeline.partition_pattern(data, spec, 'train', s.name), state_in='', state_out='',
+        key=np.int32(s.index), seed=np.int32(run_directory.round_seed(0, round_num))))
+    update = [float(out['weight']) * np.asarray(u, np.float64) for u in out['update']['global']]
+    total = update if total is None else [t + u for t, u in zip(total, update)]
+    weight += float(out['weight'])
+  return [t / weight for t in total]
 
 
-def test_fedavgm_is_fedavg_with_server_momentum(data, tmp_path):
+def test_fedavgm_steps_are_the_mean_update_plus_momentum(data, tmp_path):
   assert 'fedavgm' in algorithms.names() and algorithms.get('fedavgm').family == 'baseline'
+  setup = helpers.small_setup(data, str(tmp_path / 'run'), 'fedavgm')
+  spec = spec_lib.load_spec(data)
   with runtime.local_runtime():
-    avg = _global_values(data, str(tmp_path / 'avg'), 'fedavg')
-    avgm = _global_values(data, str(tmp_path / 'avgm'), 'fedavgm')
-  # Round 1: the momentum buffer is empty, so the step is the mean update itself, as in FedAvg. Round 2 starts
-  # from the same weights, so the clients send the same updates, and the server adds momentum x the first.
+    trainer = trainers.build_trainer(setup, spec, data, run_directory.RunDirectory(setup.cfg.output),
+                                     trainers.make_model_fn(setup, spec))
+    state = trainer.initialize()
+    w = [[np.asarray(x) for x in state['model']['global']]]
+    steps = []
+    for r in range(2):
+      steps.append(_mean_update(trainer.fp, spec, data, w[-1], r))
+      state, _ = trainer.run_round(state, r)
+      w.append([np.asarray(x) for x in state['model']['global']])
   beta = fedavgm.SERVER_MOMENTUM
-  for w0, a1, m1, a2, m2 in zip(avg[0], avg[1], avgm[1], avg[2], avgm[2]):
-    np.testing.assert_allclose(m1, a1, atol=1e-6)
-    np.testing.assert_allclose(m2, a2 + beta * (a1 - w0), atol=1e-5)
-  assert any(np.abs(m - a).max() > 1e-4 for m, a in zip(avgm[2], avg[2]))  # the momentum made a difference
+  for w0, w1, w2, d1, d2 in zip(w[0], w[1], w[2], steps[0], steps[1]):
+    np.testing.assert_allclose(w1, w0 + d1, atol=2e-6)  # the momentum buffer starts empty: FedAvg's step
+    np.testing.assert_allclose(w2, w1 + d2 + beta * d1, atol=2e-6)  # then the first step, times beta, again
+  assert max(np.abs(beta * d).max() for d in steps[0]) > 1e-4  # momentum made a visible difference

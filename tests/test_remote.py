@@ -12,8 +12,6 @@ import numpy as np
 import portpicker
 import pytest
 
-from data_pipelines import prepare
-from data_pipelines.config import PrepareConfig
 from federated import coordinator, run_directory, runtime, telemetry, training, worker
 from federated.config import TrainConfig
 from tests import helpers
@@ -39,11 +37,11 @@ def _stop(proc):
 
 
 @pytest.fixture(scope='module')
-def silos(tmp_path_factory):
-  """Two silos on loopback: silo 0 holds every partition, silo 1 too (placement decides who serves what)."""
+def silos(tmp_path_factory, trained_run):
+  """Two silos on loopback: silo 0 holds every partition, silo 1 too (placement decides who serves what). The
+  data is the shared trained run's, so that run is the local run a remote one is compared with."""
   root = tmp_path_factory.mktemp('remote')
-  data = str(root / 'data')
-  prepare.prepare(PrepareConfig(output=data, rows_per_scenario=600), log=lambda *_: None)
+  data = trained_run.data
   ports = [portpicker.pick_unused_port() for _ in range(2)]
   procs = [_worker(p, data, str(root / f'silo{i}')) for i, p in enumerate(ports)]
   yield root, data, ports, procs
@@ -52,7 +50,7 @@ def silos(tmp_path_factory):
 
 
 def _setup(data, output, ports, **kw):
-  setup = helpers.small_setup(data, output, rounds=2, **kw)
+  setup = helpers.small_setup(data, output, rounds=3, **kw)  # trained_run's settings, on workers
   setup.cfg = TrainConfig(**{**setup.cfg.__dict__, 'workers': tuple(f'localhost:{p}' for p in ports),
                                       'placement': ('NL:1', 'ES:0', 'FR:0', 'US:1')})
   return setup
@@ -69,10 +67,10 @@ def _same_metrics(a, b):
   assert abs(a['mean_auc'] - b['mean_auc']) < 3e-3
 
 
-def test_two_workers_give_the_local_metrics_and_keep_states_home(silos):
+def test_two_workers_give_the_local_metrics_and_keep_states_home(silos, trained_run):
   root, data, ports, _ = silos
   lines = []
-  local = training.train_in_runtime(helpers.small_setup(data, str(root / 'local'), rounds=2), log=lambda *_: None)
+  local = trained_run.metrics
   remote_result = training.train_in_runtime(_setup(data, str(root / 'remote'), ports), log=lines.append)
   _same_metrics(local, remote_result)
   assert lines[0] == f'placement:\n  worker 0 localhost:{ports[0]}: ES, FR\n  worker 1 localhost:{ports[1]}: NL, US'
@@ -87,8 +85,8 @@ def test_two_workers_give_the_local_metrics_and_keep_states_home(silos):
     kept = [f for f in os.listdir(root / silo / 'clients' / run / scenario) if f.startswith('valid_')]
     assert run_directory.snapshot_name(remote_result['selected_round'][scenario]) in kept
   # The aggregation telemetry comes out of the round on workers too, as in the local runtime.
-  here, there = (telemetry.read(str(root / r / 'aggregation.jsonl')) for r in ('local', 'remote'))
-  assert [r['round'] for r in there] == [1, 2]
+  here, there = (telemetry.read(os.path.join(r, 'aggregation.jsonl')) for r in (trained_run.run, root / 'remote'))
+  assert [r['round'] for r in there] == [1, 2, 3]
   assert np.allclose(here[0]['groups']['experts']['cosine_before'], there[0]['groups']['experts']['cosine_before'],
                      atol=1e-3)
 
@@ -102,7 +100,7 @@ def test_killed_worker_is_named_and_resume_finishes(silos):
 
   def log(line):
     lines.append(line)
-    if line.startswith('round 1/2'):
+    if line.startswith('round 1/3'):
       _stop(procs[1])  # worker 1 dies between round 1 and round 2
 
   with pytest.raises(coordinator.WorkerError, match=rf'round 2: worker 1 \(localhost:{ports[1]}\) failed.*--resume'):

@@ -80,3 +80,40 @@ def test_config_validation():
     synthetic.SyntheticConfig(ctr_rate=0.01, ctcvr_rate=0.02)
   with pytest.raises(ValueError, match='distinct'):
     synthetic.SyntheticConfig(scenarios=('NL', 'NL'))
+
+
+def test_the_default_rows_are_those_of_before_the_regimes():
+  """The regimes draw from a stream of their own: the default data is byte for byte what it was."""
+  import hashlib  # pylint: disable=g-import-not-at-top
+  rows, _ = read_all(synthetic.SyntheticSource(synthetic.SyntheticConfig(seed=1, rows_per_scenario=500)), 'test')
+  digest = hashlib.sha256(rows.to_csv(index=False, float_format='%.10g').encode()).hexdigest()[:16]
+  assert digest == 'bea00a2d123c644e'  # computed with the generator as of commit 5c68834
+
+
+def test_clustered_regime_gives_each_scenario_peers():
+  from data_pipelines.config import PrepareConfig  # pylint: disable=g-import-not-at-top
+  from data_pipelines.prepare import synthetic_config  # pylint: disable=g-import-not-at-top
+  cfg = synthetic_config(PrepareConfig(regime='clustered'))
+  assert len(cfg.scenarios) == 8 and cfg.scenario_clusters == 2
+  world = synthetic.SyntheticSource(cfg).world
+  cats, z, _ = world.features(0, np.random.default_rng(0), 4000)
+  for task in (0, 1):
+    own = np.corrcoef([world._parts(s, cats, z)[task][1] for s in range(8)])  # pylint: disable=protected-access
+    peers = [own[0, s] for s in (2, 4, 6)]  # scenario i is in cluster i % 2
+    others = [own[0, s] for s in (1, 3, 5, 7)]
+    assert min(peers) > 0.6 and max(np.abs(others)) < 0.5, (peers, others)
+
+
+def test_unequal_regime_and_its_flags():
+  from data_pipelines.config import PrepareConfig  # pylint: disable=g-import-not-at-top
+  from data_pipelines.prepare import synthetic_config  # pylint: disable=g-import-not-at-top
+  src = synthetic.SyntheticSource(synthetic_config(PrepareConfig(regime='unequal')))
+  assert [src.split_rows('train', s) for s in range(4)] == [20_000, 20_000, 20_000, 1_600]
+  rows, _ = read_all(synthetic.SyntheticSource(synthetic.SyntheticConfig(scenario_rows=(50, 20, 30, 10))), 'train')
+  assert rows.groupby(sources.SCENARIO).size().to_dict() == {'NL': 40, 'ES': 16, 'FR': 24, 'US': 8}
+  with pytest.raises(ValueError, match='--regime=unequal sets --scenario_rows'):
+    synthetic_config(PrepareConfig(regime='unequal', scenario_rows=(9, 9, 9, 9)))
+  with pytest.raises(ValueError, match='one count >= 10 per scenario'):
+    synthetic.SyntheticConfig(scenario_rows=(100, 100))
+  with pytest.raises(ValueError, match='scenario_clusters must be in'):
+    synthetic.SyntheticConfig(scenario_clusters=5)

