@@ -168,6 +168,25 @@ class FederatedTrainer(Trainer):
       self.run.prune_client_states(s.directory, round_num + 1 - KEEP_CLIENT_ROUNDS)
 
 
+def pooled_rows(datasets, batch_size: int, seed: int) -> tf.data.Dataset:
+  """The rows of every dataset, drawn at random one by one, in batches.
+
+  A feature with no columns (data without numerical features: [B, 0]) is set aside before `unbatch` and
+  put back as zeros after `batch`: TF 2.14's unbatch of a zero-width tensor crashes the process.
+  """
+  empty = {k for k, v in datasets[0].element_spec[0].items() if v.shape.rank == 2 and v.shape[1] == 0}
+  drop = lambda f, l: ({k: v for k, v in f.items() if k not in empty}, l)
+  parts = [d.map(drop).unbatch() if empty else d.unbatch() for d in datasets]
+  pooled = tf.data.Dataset.sample_from_datasets(parts, seed=seed, stop_on_empty_dataset=False).batch(batch_size)
+  if not empty:
+    return pooled
+
+  def restore(f, l):
+    rows = tf.shape(next(iter(l.values())))[0]
+    return {**f, **{k: tf.zeros([rows, 0], tf.float32) for k in empty}}, l
+  return pooled.map(restore)
+
+
 class CentralizedTrainer(Trainer):
   """One Keras model on the pooled rows of every scenario: a non-private reference, not a federated method."""
 
@@ -185,10 +204,9 @@ class CentralizedTrainer(Trainer):
     self.model.set_weights(state)
     cfg = PipelineConfig(batch_size=self.client_cfg.batch_size, shuffle_buffer=self.client_cfg.shuffle_buffer,
                          seed=round_seed(self.cfg.seed, round_num))
-    parts = [pipeline.make_dataset(self.data, self.spec, 'train', s, cfg).unbatch()
-             for s in self.spec.scenario_names]
-    pooled = tf.data.Dataset.sample_from_datasets(parts, seed=cfg.seed, stop_on_empty_dataset=False)
-    history = self.model.fit(pooled.batch(cfg.batch_size), epochs=self.client_cfg.local_epochs, verbose=0)
+    parts = [pipeline.make_dataset(self.data, self.spec, 'train', s, cfg) for s in self.spec.scenario_names]
+    history = self.model.fit(pooled_rows(parts, cfg.batch_size, cfg.seed), epochs=self.client_cfg.local_epochs,
+                             verbose=0)
     losses = {f'loss_{t}': float(history.history[f'{t}_loss'][-1]) for t in self.spec.task_names} \
         if len(self.spec.task_names) > 1 else {f'loss_{self.spec.task_names[0]}': float(history.history['loss'][-1])}
     return self.model.get_weights(), losses
