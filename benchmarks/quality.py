@@ -25,9 +25,10 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-import tensorflow as tf  # noqa: F401  pylint: disable=unused-import (before app.run: see federated/cli/common.py)
+from federated import startup  # noqa: E402
+
+tf = startup.import_tensorflow()  # before app.run (see federated/cli/common.py), without CUDA start-up noise
 from absl import app, flags, logging  # pylint: disable=g-multiple-import
 
 from data_pipelines import synthetic  # noqa: E402

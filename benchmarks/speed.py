@@ -25,10 +25,11 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402  (before app.run: see federated/cli/common.py)
+from federated import startup  # noqa: E402
+
+tf = startup.import_tensorflow()  # before app.run (see federated/cli/common.py), without CUDA start-up noise
 import report_file  # noqa: E402  (benchmarks/, this script's folder)
 from absl import app, flags, logging  # noqa: E402  pylint: disable=g-multiple-import
 

@@ -11,7 +11,10 @@ from absl import logging
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-from federated import experiment  # pylint: disable=g-import-not-at-top,wrong-import-position
+from federated import startup  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+startup.import_tensorflow()  # first, so that its CUDA start-up noise is filtered (federated/startup.py)
+from federated import experiment  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
 from federated.config import AggregationConfig, ClientConfig, CompareConfig, TrainConfig  # noqa: E402
 from pfmsmt_tf import config as model_config  # noqa: E402
 from data_pipelines import flagconfig  # noqa: E402

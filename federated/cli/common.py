@@ -22,7 +22,8 @@ def run_app(main: Callable, argv, module) -> None:
     sys.exit(0)
   # TensorFlow must be imported before absl's app.run: imported inside it, Keras optimizers later fail to
   # build ("Tensor.op is undefined when eager execution is enabled"; seen with TF 2.14 / absl 1.4).
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from federated import startup  # pylint: disable=g-import-not-at-top
+  tf = startup.import_tensorflow()  # without the CUDA registration lines a CPU machine prints
   tf.get_logger().setLevel('ERROR')  # Keras' own deprecation notices are not the user's business
 
   def guarded(args):
