@@ -20,7 +20,7 @@ import numpy as np
 from data_pipelines import accounting as accounting_lib
 from data_pipelines import aliccp, aliexpress, census, csv_dataset, records, sources, statistics, synthetic
 from data_pipelines import spec as spec_lib
-from data_pipelines import table, tenrec, valid_split
+from data_pipelines import integrity, table, tenrec, valid_split
 from data_pipelines.config import PrepareConfig
 from data_pipelines.errors import InputError
 from data_pipelines import metrics
@@ -134,6 +134,7 @@ def _prepare_into(work: str, source: sources.Source, cfg: PrepareConfig, log) ->
   encoder = records.Encoder(spec, work)
   order_rng = np.random.default_rng([cfg.seed, 7])
   shards: Dict[tuple, List[str]] = {}
+  shard_rows: Dict[str, int] = {}
   oracle_data = collections.defaultdict(list)
   for split in spec.splits:
     ctx = sources.ReadContext(split, acct, cfg.on_bad_row, cfg.chunk_rows)
@@ -159,6 +160,7 @@ def _prepare_into(work: str, source: sources.Source, cfg: PrepareConfig, log) ->
     for scenario, w in writers.items():
       w.close()
       shards[(split, scenario)] = [os.path.relpath(p, work) for p in w.shards]
+      shard_rows.update({os.path.relpath(p, work): n for p, n in zip(w.shards, w.rows)})
     missing = [s for s in scenarios if s not in writers]
     if missing:
       raise InputError(f'scenario(s) {missing} have no usable rows in the {split} split',
@@ -174,6 +176,7 @@ def _prepare_into(work: str, source: sources.Source, cfg: PrepareConfig, log) ->
   }
   for (split, scenario), paths in shards.items():
     summary['partitions'][split][scenario]['shards'] = paths
+  summary[integrity.SHARDS] = integrity.describe_shards(work, shard_rows)
   if oracle_data:
     summary['oracle_auc'] = _oracle(oracle_data, spec.task_names)
   return summary

@@ -85,6 +85,7 @@ class ShardWriter:
     os.makedirs(directory, exist_ok=True)
     self.directory, self.rows_per_shard = directory, rows_per_shard
     self.shards: List[str] = []
+    self.rows: List[int] = []  # rows per shard
     self._writer = None
     self._in_shard = 0
 
@@ -94,11 +95,13 @@ class ShardWriter:
         self._open_next()
       self._writer.write(r)
       self._in_shard += 1
+      self.rows[-1] += 1
 
   def _open_next(self) -> None:
     self.close()
     path = os.path.join(self.directory, SHARD_PATTERN.format(len(self.shards)))
     self.shards.append(path)
+    self.rows.append(0)
     self._writer = tf.io.TFRecordWriter(path)
     self._in_shard = 0
 

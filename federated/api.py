@@ -125,12 +125,14 @@ def compare(log=print, **kwargs) -> Comparison:
   return Comparison(os.path.abspath(cfg.output), results, os.path.join(os.path.abspath(cfg.output), 'report.md'))
 
 
-def evaluate(run: str, data: Optional[str] = None, split: str = 'test') -> Evaluation:
+def evaluate(run: str, data: Optional[str] = None, split: str = 'test', verify_data: bool = True) -> Evaluation:
   """`pfmsmt evaluate`: a run's selected models (its latest checkpoint if unfinished) on `split` of `data`
-  (default: the run's own data; other data must share its encoding)."""
+  (default: the run's own data; other data must share its encoding), its shards checked first."""
+  from data_pipelines import integrity  # pylint: disable=g-import-not-at-top
   from federated import reporting, restore, runtime  # pylint: disable=g-import-not-at-top
   with runtime.local_runtime():
     finished = restore.FinishedRun(run)
+    integrity.verify(data or finished.data, checksums=verify_data, splits=[split])
     test = finished.evaluate(data, split)
   metrics = {'algorithm': finished.algorithm, 'rounds': finished.round, 'run': finished.run.root,
              **({'selected_round': finished.selected, 'selection': finished.setup.cfg.select}

@@ -95,6 +95,8 @@ class TrainConfig:
   select: str = _field('best_per_scenario', 'Which evaluated round\'s model each scenario deploys, chosen on valid: '
                        'last; best (best mean valid AUC); best_per_scenario (each scenario its own best, kept in '
                        'its own storage). See federated/selection.py.', enum=('last', 'best', 'best_per_scenario'))
+  verify_data: bool = _field(True, 'Check the prepared shards\' SHA-256 against summary.json before the first '
+                             'round (their sizes are always checked); false skips the checksums.')
   resume: bool = _field(False, 'Continue the run in --output from its last checkpoint.')
   overwrite: bool = _field(False, 'Replace an existing run directory at --output.')
   workers: Tuple[str, ...] = _field((), 'host:port of `pfmsmt worker`s: run the clients there (default: the local '

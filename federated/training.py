@@ -19,7 +19,7 @@ import pandas as pd
 import tensorflow as tf
 import tensorflow_federated as tff
 
-from data_pipelines import prepare
+from data_pipelines import integrity, prepare
 from data_pipelines import spec as spec_lib
 from federated import algorithms as algorithms_lib
 from federated import privacy
@@ -82,6 +82,8 @@ def train(setup: RunSetup, log: Callable[[str], None] = print, placement=None) -
   run.prepare(cfg)
   data = prepare.resolve_data(cfg.data, run.root, log=lambda *_: None)
   spec = spec_lib.load_spec(data)
+  if placement is None:  # on workers the shards are theirs: each checks its own at start-up
+    integrity.verify(data, checksums=cfg.verify_data, log=log)
   if cfg.select != selection.LAST and VALID not in spec.splits:
     raise ValueError(f'--select={cfg.select} needs a {VALID} split, and {data} has none (prepared with '
                      '--valid_fraction=0, or before it existed): prepare it again, or pass --select=last')

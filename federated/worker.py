@@ -13,6 +13,8 @@ import os
 import signal
 import subprocess
 
+from data_pipelines import integrity
+from data_pipelines import spec as spec_lib
 from federated import runtime
 from federated.run_directory import client_state_name
 
@@ -48,8 +50,14 @@ def start_worker(port: int, home: str, threads: int = 0, cpu: int | None = None)
   return runtime.BoundPopen(pin + [os.path.normpath(binary), f'--port={port}'], cwd=home, env=env)
 
 
-def serve(port: int, data_root: str, state_root: str, log=print) -> int:
-  """`pfmsmt worker`: serves until interrupted; returns the worker's exit code."""
+def serve(port: int, data_root: str, state_root: str, log=print, verify_data: bool = True) -> int:
+  """`pfmsmt worker`: checks the shards it holds, then serves until interrupted; returns the exit code."""
+  if os.path.exists(os.path.join(data_root, spec_lib.SUMMARY_FILE)):
+    checked = integrity.verify(data_root, checksums=verify_data, present_only=True, log=log)
+    log(f'worker: {checked} shards under {data_root} match summary.json'
+        + ('' if verify_data else ' in size (checksums skipped: --verify_data=false)'))
+  else:
+    log(f'worker: no {spec_lib.SUMMARY_FILE} under {data_root}: its shards cannot be checked')
   home = worker_home(data_root, state_root)
   proc = start_worker(port, home)
   log(f'worker: serving TFF computations on port {port}; data {os.path.realpath(os.path.join(home, HOME_DATA))}, '

@@ -21,6 +21,8 @@ flags.DEFINE_string('run', '', 'The run directory (written by pfmsmt train).')
 flags.DEFINE_string('data', '', 'A prepared data folder (default: the run\'s own data).')
 flags.DEFINE_string('split', 'test', 'The split to evaluate on.')
 flags.DEFINE_string('output', '', 'Also write the metrics as JSON to this file.')
+flags.DEFINE_boolean('verify_data', True, 'Check the split\'s shards\' SHA-256 against summary.json first '
+                     '(sizes are always checked).')
 FLAGS = flags.FLAGS
 
 
@@ -28,7 +30,7 @@ def main() -> None:
   from federated import api  # pylint: disable=g-import-not-at-top
   if not FLAGS.run:
     raise ValueError('--run (a run directory) is required')
-  result = api.evaluate(FLAGS.run, FLAGS.data or None, FLAGS.split).metrics
+  result = api.evaluate(FLAGS.run, FLAGS.data or None, FLAGS.split, FLAGS.verify_data).metrics
   print(reporting.format_results(result))
   if FLAGS.output:
     with open(FLAGS.output, 'w') as f:

@@ -17,6 +17,8 @@ from federated.cli import common
 flags.DEFINE_integer('port', 8000, 'Port to serve on.')
 flags.DEFINE_string('data_root', '', 'This silo\'s prepared data folder.')
 flags.DEFINE_string('state_root', '', 'Where this silo\'s local parameters are kept (default: --data_root/../state).')
+flags.DEFINE_boolean('verify_data', True, 'Check the held shards\' SHA-256 against summary.json at start-up '
+                     '(sizes are always checked).')
 FLAGS = flags.FLAGS
 
 
@@ -26,7 +28,7 @@ def main() -> None:
   if not FLAGS.data_root:
     raise ValueError('--data_root is required')
   state_root = FLAGS.state_root or os.path.join(os.path.dirname(os.path.abspath(FLAGS.data_root)), 'state')
-  sys.exit(worker.serve(FLAGS.port, FLAGS.data_root, state_root))
+  sys.exit(worker.serve(FLAGS.port, FLAGS.data_root, state_root, verify_data=FLAGS.verify_data))
 
 
 def run(argv) -> None:
