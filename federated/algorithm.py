@@ -10,6 +10,9 @@ CLI, `describe`, `compare`, benchmarks and docs read only these fields:
                    the received parameters and its local ones; True (Ditto), a second, personal model kept
                    in the client's storage, trained after the shared one and pulled towards the received
                    global values by --reg_lambda, which is the model the client evaluates and deploys
+  client_phases    the client's training in phases, each --local_epochs over its rows updating only `local`
+                   (the template's local parameters) or only `shared` (global and personalized) ones, e.g.
+                   FedRep's ('local', 'shared'); empty: every trainable parameter at once
   conflict, personalization   the server aggregation of the personalized groups (overrides of --conflict and
                    --personalization: the parts of federated/conflicts/ and federated/personalization/)
   server_optimizer how the server applies the mean global update (None: adds it, as FedAvg does)
@@ -25,6 +28,7 @@ from federated.config import AggregationConfig
 from pfmsmt_tf import template as template_lib
 
 FAMILIES = ('pfmsmtrec', 'ablation', 'baseline', 'reference')
+PHASES = ('local', 'shared')  # client training phases: which parameters a phase updates
 # model, shared_inputs -> the template. `shared_inputs`: the scenarios share one vocabulary and normalization
 # (--statistics_scope=shared), so the input layer may be global.
 TemplateFn = Callable[[object, bool], template_lib.Template]
@@ -38,6 +42,7 @@ class Algorithm:
   template: TemplateFn
   loss_terms: Tuple[Callable, ...] = ()
   personal_model: bool = False
+  client_phases: Tuple[str, ...] = ()
   conflict: Optional[str] = None
   personalization: Optional[str] = None
   server_optimizer: Optional[Callable[[AggregationConfig], object]] = None  # -> tff.learning.optimizers.Optimizer
@@ -47,6 +52,8 @@ class Algorithm:
   def __post_init__(self):
     if self.family not in FAMILIES:
       raise ValueError(f'algorithm {self.name}: family must be one of {FAMILIES}, got {self.family!r}')
+    if any(p not in PHASES for p in self.client_phases):
+      raise ValueError(f'algorithm {self.name}: client_phases are among {PHASES}, got {self.client_phases}')
 
   def aggregation(self, cfg: AggregationConfig) -> AggregationConfig:
     """The aggregation settings this algorithm runs with: its overrides applied to `cfg`."""
@@ -65,6 +72,7 @@ class Algorithm:
     """What config.json records of the algorithm."""
     return {'name': self.name, 'family': self.family, 'description': self.description,
             'loss_terms': [t.__name__ for t in self.loss_terms], 'personal_model': self.personal_model,
+            'client_phases': list(self.client_phases),
             'conflict': self.conflict, 'personalization': self.personalization,
             'server_optimizer': self.server_optimizer is not None, 'federated': self.federated}
 

@@ -101,9 +101,10 @@ def _task_pcgrad_gradients(tape, losses, extra, trainable, seed):
   return tuple(o + e for o, e in zip(out, extra_grads))
 
 
-def _train(model, dataset, tasks, optimizer, extra_loss, task_pcgrad=False, seed=None):
-  """Minibatch training; returns the example-weighted mean loss per task and the example count."""
-  trainable = tuple(model.trainable_variables)
+def _train(model, dataset, tasks, optimizer, extra_loss, task_pcgrad=False, seed=None, variables=None):
+  """Minibatch training of `variables` (default: every trainable one, the others held fixed); returns the
+  example-weighted mean loss per task and the example count."""
+  trainable = tuple(model.trainable_variables if variables is None else variables)
   opt_state = optimizer.initialize(tuple(tf.TensorSpec(v.shape, v.dtype) for v in trainable))
   sums = tf.zeros([len(tasks)])
   count = tf.constant(0.0)
@@ -125,6 +126,14 @@ def _train(model, dataset, tasks, optimizer, extra_loss, task_pcgrad=False, seed
     sums += n * tf.stack(losses)
     count += n
   return sums / tf.maximum(count, 1.0), count
+
+
+def phase_variables(layout: ModelLayout, weights, phase: str) -> List[tf.Variable]:
+  """The trainable variables one client training phase updates: `local` (what the template keeps on the
+  client) or `shared` (global and personalized)."""
+  local = set(layout.local_idx)
+  chosen = [a.index for a in layout.assignments if a.trainable and ((a.index in local) == (phase == 'local'))]
+  return [weights[i] for i in chosen]
 
 
 # ------------------------------------------------------------------------------------------ computations
@@ -179,8 +188,14 @@ def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorit
             loss += value
         return loss
 
-      dataset = pipeline.dataset_from_pattern(inputs['data'], spec, train_cfg, seed=seed)
-      mean_losses, count = _train(model, dataset, tasks, optimizer, extra_loss, cfg.task_pcgrad, inputs['seed'])
+      if algorithm.client_phases:  # e.g. FedRep: the local head first, then the shared body
+        for p, phase in enumerate(algorithm.client_phases):
+          dataset = pipeline.dataset_from_pattern(inputs['data'], spec, train_cfg, seed=seed + 2 * p)
+          mean_losses, count = _train(model, dataset, tasks, optimizer, extra_loss, cfg.task_pcgrad, inputs['seed'],
+                                      variables=phase_variables(layout, weights, phase))
+      else:
+        dataset = pipeline.dataset_from_pattern(inputs['data'], spec, train_cfg, seed=seed)
+        mean_losses, count = _train(model, dataset, tasks, optimizer, extra_loss, cfg.task_pcgrad, inputs['seed'])
 
       if personal is not None:  # ditto: the personal model, pulled towards the received global model
         trainable_idx = [a.index for a in layout.assignments if a.trainable]

@@ -4,7 +4,7 @@ from federated.algorithm import Algorithm
 from pfmsmt_tf import template as T
 
 
-def _template(model, shared_inputs):
+def template(model, shared_inputs):
   del shared_inputs
   g = model.layer_groups()
   personal_layers = list(g['towers'].values()) + list(g['gates'].values())
@@ -12,4 +12,4 @@ def _template(model, shared_inputs):
 
 
 ALGORITHM = Algorithm(name='fedper', family='baseline', description='global body, local towers and gates',
-                      template=_template)
+                      template=template)
