@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from data_pipelines import prepare, records
+from data_pipelines import integrity, prepare, records
 from data_pipelines import spec as spec_lib
 from data_pipelines.config import PrepareConfig
 from federated import run_directory, trainers, training
@@ -44,6 +44,14 @@ def corrupted(data, tmp_path_factory):
   writer = records.ShardWriter(folder, 1000)
   writer.write(rows)
   writer.close()
+  # Rows that are valid records holding NaN: the shards are recorded as written (their integrity is not the point).
+  summary_path = os.path.join(out, spec_lib.SUMMARY_FILE)
+  summary = json.load(open(summary_path))
+  summary[integrity.SHARDS] = {rel: v for rel, v in summary[integrity.SHARDS].items()
+                               if not rel.startswith(os.path.relpath(folder, out))}
+  summary[integrity.SHARDS].update(integrity.describe_shards(
+      out, {os.path.relpath(p, out): n for p, n in zip(writer.shards, writer.rows)}))
+  json.dump(summary, open(summary_path, 'w'))
   return out
 
 
