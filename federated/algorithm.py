@@ -16,6 +16,7 @@ CLI, `describe`, `compare`, benchmarks and docs read only these fields:
   conflict, personalization   the server aggregation of the personalized groups (overrides of --conflict and
                    --personalization: the parts of federated/conflicts/ and federated/personalization/)
   server_optimizer how the server applies the mean global update (None: adds it, as FedAvg does)
+  model            the scenario model when it is not the MMoE of pfmsmt_tf/models.py (the logistic reference)
   federated        False for the pooled-rows reference, trained by one Keras model (not a federated method)
 """
 
@@ -46,6 +47,7 @@ class Algorithm:
   conflict: Optional[str] = None
   personalization: Optional[str] = None
   server_optimizer: Optional[Callable[[AggregationConfig], object]] = None  # -> tff.learning.optimizers.Optimizer
+  model: Optional[Callable] = None  # (ModelInputs, ModelConfig) -> Keras model; None: models.build_model
   federated: bool = True
   paper: bool = True  # in ALGORITHM.md's comparison (experiment scripts, the quality benchmark)
 

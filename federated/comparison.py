@@ -47,7 +47,7 @@ def run_all(cfg: CompareConfig, base: RunSetup, log: Callable[[str], None] = pri
   results = []
   order = list(train_seeds) + [s for s in range(cfg.seeds) if s not in train_seeds] if train_seeds else range(cfg.seeds)
   for seed in order:
-    for algorithm in cfg.algorithms:
+    for algorithm in cfg.planned():
       path = run_dir(out, algorithm, seed)
       metrics_path = os.path.join(path, 'metrics.json')
       if not os.path.exists(metrics_path) and (not train_missing or (train_seeds and seed not in train_seeds)):
@@ -68,7 +68,7 @@ def run_all(cfg: CompareConfig, base: RunSetup, log: Callable[[str], None] = pri
       metrics['by_round'] = pd.read_csv(os.path.join(path, 'rounds.csv'))
       metrics['test_counts'] = counts
       results.append(metrics)
-  order = {a: i for i, a in enumerate(cfg.algorithms)}
+  order = {a: i for i, a in enumerate(cfg.planned())}
   return sorted(results, key=lambda m: (order[m['algorithm']], m['seed']))
 
 

@@ -11,6 +11,9 @@ from pfmsmt_tf import config as model_config
 
 # The choices come from the registries (one module per part); each is read from a package's file listing, so
 # this module imports none of them and they may import it.
+LOGISTIC = 'logistic'  # the non-neural reference (federated/algorithms/logistic.py)
+
+
 def algorithm_names():
   from federated import algorithms  # pylint: disable=g-import-not-at-top
   return algorithms.names()
@@ -120,6 +123,14 @@ class CompareConfig:
   output: str = _field('', 'Comparison folder: runs/<algorithm>/seed_<k>/, report.md, report.csv, plots.')
   reference: str = _field('', 'The algorithm every other is paired with, seed by seed, in the report\'s '
                           'differences with 95% confidence intervals (default: the first of --algorithms).')
+  logistic_reference: bool = _field(True, 'Add the non-neural `logistic` row (per-scenario logistic regression on '
+                                    'the encoded features) to the comparison, so the report shows whether the '
+                                    'neural models beat it.')
+
+  def planned(self) -> Tuple[str, ...]:
+    """The algorithms the comparison runs: --algorithms, and the logistic reference row unless turned off."""
+    extra = (LOGISTIC,) if self.logistic_reference and LOGISTIC not in self.algorithms else ()
+    return tuple(self.algorithms) + extra
 
   def __post_init__(self):
     unknown = [a for a in self.algorithms if a not in algorithm_names()]

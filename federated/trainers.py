@@ -260,9 +260,11 @@ class CentralizedTrainer(Trainer):
 
 
 def make_model_fn(setup: RunSetup, spec) -> Callable[[], tf.keras.Model]:
+  """Builds the run's scenario model: the algorithm's own (`Algorithm.model`) or the MMoE."""
   model_cfg = setup.seeded_model_cfg()
   inputs = model_config.ModelInputs.from_dataset_spec(spec)
-  return lambda: models.build_model(inputs, model_cfg)
+  build = algorithms_lib.get(setup.cfg.algorithm).model or models.build_model
+  return lambda: build(inputs, model_cfg)
 
 
 def build_trainer(setup: RunSetup, spec, data: str, run: RunDirectory, model_fn) -> Trainer:

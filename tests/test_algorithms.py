@@ -2,6 +2,7 @@
 
 import sys
 
+import numpy as np
 import pytest
 from absl import flags
 
@@ -92,3 +93,15 @@ def test_pfmsmt_algorithms_lists_every_algorithm_with_its_roles():
   for a in algorithms.all_algorithms():
     assert f'{a.name} ' in text and a.description in text
   assert 'personalized/experts' in text and 'local 100%' in text and 'global 100%' in text
+
+
+def test_the_logistic_reference_is_a_linear_model_per_scenario():
+  from pfmsmt_tf import linear  # pylint: disable=g-import-not-at-top
+  logistic = algorithms.get('logistic')
+  assert logistic.family == 'reference' and logistic.federated and logistic.model is linear.build_logistic
+  inputs = config_lib.ModelInputs(('a', 'b'), (5, 7), 0, ('ctr', 'ctcvr'))  # no numerical feature
+  model = logistic.model(inputs, config_lib.ModelConfig())
+  assert model.count_params() == (5 + 7) * 2 + 2  # one weight per category value and task, and a bias per task
+  assert {a.role for a in T.assign(logistic.template_for(model), model)} == {T.LOCAL}
+  out = model({'categorical': np.array([[1, 2]]), 'numerical': np.zeros((1, 0), np.float32)})
+  assert np.allclose(out['ctr'], 0.5)  # zero weights: every probability 1/2 before training

@@ -30,8 +30,8 @@ def compared(tmp_path_factory):
 
 def test_report_numbers_are_the_runs_numbers(compared):
   cfg, _, results, table = compared
-  assert len(results) == 4
-  for algorithm in cfg.algorithms:
+  assert len(results) == 6 and cfg.planned() == ('fedbn', 'local', 'logistic')  # the logistic row is added
+  for algorithm in cfg.planned():
     runs = [json.load(open(os.path.join(comparison.run_dir(cfg.output, algorithm, s), 'metrics.json')))
             for s in range(2)]
     aucs = [r['test']['ES']['ctcvr']['auc'] for r in runs]
@@ -40,7 +40,9 @@ def test_report_numbers_are_the_runs_numbers(compared):
     mean_row = table[(table.algorithm == algorithm) & (table.scenario == 'mean')].iloc[0]
     assert mean_row.auc_mean == pytest.approx(np.mean([r['mean_auc'] for r in runs])) and mean_row.seeds == 2
   csv = pd.read_csv(os.path.join(cfg.output, 'report.csv'))
-  assert set(csv.algorithm) == {'fedbn', 'local', 'oracle'}
+  assert set(csv.algorithm) == {'fedbn', 'local', 'logistic', 'oracle'}
+  logistic_config = json.load(open(os.path.join(comparison.run_dir(cfg.output, 'logistic', 0), 'config.json')))
+  assert logistic_config['algorithm']['family'] == 'reference'
   report = open(os.path.join(cfg.output, 'report.md')).read()
   assert '| oracle |' in report and 'pfmsmt compare --test' in report and 'gap to oracle' in report
   main_table = report.split('## Paired')[0]
@@ -64,8 +66,8 @@ def test_seeds_differ_and_a_rerun_reuses_finished_runs(compared):
   # A third seed that is not run yet: read-only and seed-restricted calls train nothing and skip it.
   three = dataclasses.replace(cfg, seeds=3)
   with runtime.local_runtime():
-    assert len(comparison.run_all(three, base, log=lines.append, train_missing=False)) == 4
-    assert len(comparison.run_all(three, base, log=lines.append, train_seeds=[1, 0])) == 4
+    assert len(comparison.run_all(three, base, log=lines.append, train_missing=False)) == 6
+    assert len(comparison.run_all(three, base, log=lines.append, train_seeds=[1, 0])) == 6
   assert lines == []
   with pytest.raises(ValueError, match='ran 1 rounds'):
     comparison.run_all(cfg, dataclasses.replace(base, cfg=dataclasses.replace(base.cfg, rounds=2)))
@@ -77,7 +79,7 @@ def test_paired_differences_are_per_seed_with_a_t_interval(compared):
   diffs = [by[('local', s)] - by[('fedbn', s)] for s in range(2)]
   paired = comparison.paired_differences(results, 'fedbn')
   row = paired.iloc[0]
-  assert list(paired.algorithm) == ['local'] and row.seeds == 2
+  assert list(paired.algorithm) == ['local', 'logistic'] and row.seeds == 2
   half = 12.7062047 * np.std(diffs, ddof=1) / np.sqrt(2)  # t(0.975, 1 df)
   assert row.diff_mean == pytest.approx(np.mean(diffs))
   assert row.ci_low == pytest.approx(np.mean(diffs) - half, rel=1e-6)
