@@ -20,7 +20,7 @@ def compared(tmp_path_factory):
   root = tmp_path_factory.mktemp('compare')
   data = str(root / 'data')
   prepare.prepare(PrepareConfig(output=data, rows_per_scenario=400), log=lambda *_: None)
-  cfg = CompareConfig(algorithms=('fedbn', 'local'), seeds=2, output=str(root / 'cmp'))
+  cfg = CompareConfig(algorithms=('local',), seeds=2, output=str(root / 'cmp'))
   base = helpers.small_setup(data, cfg.output, rounds=1)
   with runtime.local_runtime():
     results = comparison.run_all(cfg, base, log=lambda *_: None)
@@ -30,7 +30,7 @@ def compared(tmp_path_factory):
 
 def test_report_numbers_are_the_runs_numbers(compared):
   cfg, _, results, table = compared
-  assert len(results) == 6 and cfg.planned() == ('fedbn', 'local', 'logistic')  # the logistic row is added
+  assert len(results) == 4 and cfg.planned() == ('local', 'logistic')  # the logistic row is added
   for algorithm in cfg.planned():
     runs = [json.load(open(os.path.join(comparison.run_dir(cfg.output, algorithm, s), 'metrics.json')))
             for s in range(2)]
@@ -40,7 +40,7 @@ def test_report_numbers_are_the_runs_numbers(compared):
     mean_row = table[(table.algorithm == algorithm) & (table.scenario == 'mean')].iloc[0]
     assert mean_row.auc_mean == pytest.approx(np.mean([r['mean_auc'] for r in runs])) and mean_row.seeds == 2
   csv = pd.read_csv(os.path.join(cfg.output, 'report.csv'))
-  assert set(csv.algorithm) == {'fedbn', 'local', 'logistic', 'oracle'}
+  assert set(csv.algorithm) == {'local', 'logistic', 'oracle'}
   logistic_config = json.load(open(os.path.join(comparison.run_dir(cfg.output, 'logistic', 0), 'config.json')))
   assert logistic_config['algorithm']['family'] == 'reference'
   report = open(os.path.join(cfg.output, 'report.md')).read()
@@ -49,7 +49,7 @@ def test_report_numbers_are_the_runs_numbers(compared):
   columns, means, _ = comparison._wide(table)  # pylint: disable=protected-access
   best = sum(np.isclose(means[a][c], max(means[b][c] for b in means)) for c in columns for a in means)
   assert best >= 9 and main_table.count('**') == 2 * best  # the best of each column (ties all bold)
-  assert '## Paired differences to fedbn' in report and '± test set (95%)' in report
+  assert '## Paired differences to local' in report and '± test set (95%)' in report
   for png in ('auc_by_round.png', 'auc_by_scenario.png'):
     with open(os.path.join(cfg.output, png), 'rb') as f:
       assert f.read(8) == b'\x89PNG\r\n\x1a\n'
@@ -57,7 +57,7 @@ def test_report_numbers_are_the_runs_numbers(compared):
 
 def test_seeds_differ_and_a_rerun_reuses_finished_runs(compared):
   cfg, base, results, _ = compared
-  by_seed = [r['mean_auc'] for r in results if r['algorithm'] == 'fedbn']
+  by_seed = [r['mean_auc'] for r in results if r['algorithm'] == 'local']
   assert by_seed[0] != by_seed[1]
   lines = []
   with runtime.local_runtime():
@@ -66,8 +66,8 @@ def test_seeds_differ_and_a_rerun_reuses_finished_runs(compared):
   # A third seed that is not run yet: read-only and seed-restricted calls train nothing and skip it.
   three = dataclasses.replace(cfg, seeds=3)
   with runtime.local_runtime():
-    assert len(comparison.run_all(three, base, log=lines.append, train_missing=False)) == 6
-    assert len(comparison.run_all(three, base, log=lines.append, train_seeds=[1, 0])) == 6
+    assert len(comparison.run_all(three, base, log=lines.append, train_missing=False)) == 4
+    assert len(comparison.run_all(three, base, log=lines.append, train_seeds=[1, 0])) == 4
   assert lines == []
   with pytest.raises(ValueError, match='ran 1 rounds'):
     comparison.run_all(cfg, dataclasses.replace(base, cfg=dataclasses.replace(base.cfg, rounds=2)))
@@ -76,10 +76,10 @@ def test_seeds_differ_and_a_rerun_reuses_finished_runs(compared):
 def test_paired_differences_are_per_seed_with_a_t_interval(compared):
   cfg, _, results, _ = compared
   by = {(r['algorithm'], r['seed']): r['mean_auc'] for r in results}
-  diffs = [by[('local', s)] - by[('fedbn', s)] for s in range(2)]
-  paired = comparison.paired_differences(results, 'fedbn')
+  diffs = [by[('logistic', s)] - by[('local', s)] for s in range(2)]
+  paired = comparison.paired_differences(results, 'local')
   row = paired.iloc[0]
-  assert list(paired.algorithm) == ['local', 'logistic'] and row.seeds == 2
+  assert list(paired.algorithm) == ['logistic'] and row.seeds == 2
   half = 12.7062047 * np.std(diffs, ddof=1) / np.sqrt(2)  # t(0.975, 1 df)
   assert row.diff_mean == pytest.approx(np.mean(diffs))
   assert row.ci_low == pytest.approx(np.mean(diffs) - half, rel=1e-6)
