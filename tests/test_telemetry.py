@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_federated as tff
 
-from federated import aggregators, client_work, process, restore, runtime, telemetry, training
+from federated import aggregators, algorithms, client_work, restore, runtime, telemetry, training
 from federated.config import AggregationConfig
 from tests import helpers
 
@@ -52,18 +52,12 @@ def test_one_record_per_round_with_every_measurement(runs):
   assert np.allclose(attention, want, atol=1e-4)
 
 
-def _experts_measurements(finished, algorithm, aggregation_cfg=AggregationConfig()):
-  """The names of what the built process of `algorithm` measures for the experts group."""
-  fp = process.build_algorithm_process(algorithm, finished.model_fn, finished.spec, finished.setup.client_cfg,
-                                       aggregation_cfg)
-  measured = fp.process.next.type_signature.result[1].member['aggregation']['aggregator']['personalized']
-  return tff.structure.name_list(measured['experts'])
-
-
 def test_ablation_overrides_reach_the_built_process(runs):
   full = _records(runs['pfmsmtrec'])[0]['groups']['experts']
   assert 'pcgrad_projections' in full
-  assert 'pcgrad_projections' not in _experts_measurements(runs['finished'], 'pfmsmtrec_no_conflict')
+  # no_conflict: the process hands the aggregator `group_conflicts(groups, algorithm.aggregation(cfg))`.
+  no_conflict = algorithms.get('pfmsmtrec_no_conflict').aggregation(AggregationConfig())
+  assert aggregators.group_conflicts(['experts', 'tower/ctr'], no_conflict) == {'experts': 'none', 'tower__ctr': 'none'}
   # --conflict=cagrad: the factory the process builds (federated/process.py) measures CAGrad's weights instead.
   factory = aggregators.TemplateAggregationFactory({'experts': 'cagrad'}, AggregationConfig(conflict='cagrad'))
   value_type = tff.types.to_type(collections.OrderedDict([
