@@ -1,4 +1,4 @@
-"""Quality benchmark: every preset (ablations and the pooled reference included) over seeds, per dataset.
+"""Quality benchmark: the paper's algorithms (ablations, the pooled reference) and the logistic row, per dataset.
 
 Datasets: the synthetic default (whose oracle, the AUC of the true probabilities, bounds every model), its
 named regimes `synthetic_clustered` and `synthetic_unequal` (data_pipelines/synthetic.py REGIMES, fixed
@@ -9,7 +9,7 @@ are evaluated on the valid split every round and each scenario deploys its best 
 5 seeds, run seed by seed; differences to pfmsmtrec paired by seed with 95% t intervals. Synthetic test
 sets have 50,000 rows per scenario, so a test set's own AUC uncertainty stays below the differences.
 
-  python benchmarks/quality.py            # every preset, 5 seeds (hours on 2 cores)
+  python benchmarks/quality.py            # the paper's algorithms, 5 seeds (hours on 2 cores)
   python benchmarks/quality.py --quick    # pfmsmtrec, fedavg, fedbn, local; 1 seed
   python benchmarks/quality.py --report_only   # the report from the runs finished so far (no training)
 
@@ -44,7 +44,7 @@ CENSUS = os.path.join(REPO, '..', 'shared', 'data', 'census-income', 'census-inc
 flags.DEFINE_boolean('quick', False, 'Four algorithms, one seed: a check within 15 minutes.')
 flags.DEFINE_list('datasets', ['synthetic', 'census'], 'synthetic, synthetic_clustered, synthetic_unequal (the '
                   'named regimes of data_pipelines/synthetic.py) and/or census.')
-flags.DEFINE_list('algorithms', [], 'Override the algorithms (default: every preset, or the quick four).')
+flags.DEFINE_list('algorithms', [], 'Override the algorithms (default: the paper\'s algorithms, or the quick four).')
 flags.DEFINE_integer('seeds', 5, 'Seeds per algorithm (1 with --quick).')
 flags.DEFINE_integer('test_rows_per_scenario', 50_000, 'synthetic: test rows per scenario.')
 flags.DEFINE_enum('select', 'best_per_scenario', ['last', 'best', 'best_per_scenario'], 'Model selection on valid.')

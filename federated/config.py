@@ -89,7 +89,7 @@ class TrainConfig:
   data: str = _field('synthetic', 'A prepared data folder, or "synthetic" for the embedded default.')
   algorithm: str = _field('pfmsmtrec', 'The algorithm: pfmsmtrec, its ablations, a baseline or the centralized '
                           'reference (`pfmsmt algorithms` lists them).', enum=algorithm_names)
-  template: str = _field('', 'A template JSON file that replaces the algorithm\'s preset template.')
+  template: str = _field('', 'A template JSON file that replaces the algorithm\'s own template.')
   rounds: int = _field(20, 'Communication rounds.')
   output: str = _field('', 'Run directory (config.json, rounds.csv, metrics.json, tb/, checkpoints).')
   seed: int = _field(0, 'Seed of the model initialization and of each round\'s shuffling.')

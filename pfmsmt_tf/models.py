@@ -71,7 +71,7 @@ class MultiScenarioModel(tf.keras.Model):
     return probs
 
   def layer_groups(self) -> Dict[str, object]:
-    """Layer names by kind; the parameter template's presets are built from this."""
+    """Layer names by kind; the algorithms' templates (federated/algorithms/) are built from this."""
     tasks = self.model_inputs.tasks
     return {
         'input': self.features.name,

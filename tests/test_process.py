@@ -136,7 +136,7 @@ def test_round_signature_keeps_local_parameters_home(data, name):
 
 @pytest.mark.slow
 @pytest.mark.parametrize('name', sorted(set(algorithms.federated_names()) - {'pfmsmtrec', 'local', 'ditto', 'fedbn'}))
-def test_round_signature_for_every_other_preset(data, name):
+def test_round_signature_for_every_other_algorithm(data, name):
   _check_signature(data, name)
 
 

@@ -13,7 +13,7 @@ from federated.cli import common
 
 flags.DEFINE_string('data', 'synthetic', 'A prepared data folder, or "synthetic" for the embedded default.')
 flags.DEFINE_string('algorithm', 'pfmsmtrec', 'Algorithm whose template is described (`pfmsmt algorithms`).')
-flags.DEFINE_string('template', '', 'A custom template JSON file (overrides the preset).')
+flags.DEFINE_string('template', '', 'A custom template JSON file (overrides the algorithm\'s own).')
 flagconfig.define_flags(config_lib.ModelConfig, __name__)
 FLAGS = flags.FLAGS
 
