@@ -22,19 +22,17 @@ from federated.config import AggregationConfig, ClientConfig, CompareConfig, Run
 from pfmsmt_tf.config import ModelConfig
 
 
-def _split(kwargs: dict, classes: Sequence[type], command: str, exclude: Sequence[str] = ()) -> List[dict]:
+def _split(kwargs: dict, classes: Sequence[type], command: str) -> List[dict]:
   """Each keyword to the config class that has a field of its name (the first, as the CLI's flags do)."""
   out = [{} for _ in classes]
-  valid = []
-  for cls in classes:
-    valid += [f.name for f in dataclasses.fields(cls) if f.name not in exclude and f.name not in valid]
+  valid = sorted({f.name for cls in classes for f in dataclasses.fields(cls)})
   for key, value in kwargs.items():
     for j, cls in enumerate(classes):
-      if key not in exclude and key in {f.name for f in dataclasses.fields(cls)}:
+      if key in {f.name for f in dataclasses.fields(cls)}:
         out[j][key] = tuple(value) if isinstance(value, list) else value
         break
     else:
-      raise TypeError(f'{command}() got an unknown keyword {key!r}; valid: {", ".join(sorted(valid))}')
+      raise TypeError(f'{command}() got an unknown keyword {key!r}; valid: {", ".join(valid)}')
   return out
 
 
