@@ -11,11 +11,26 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from typing import Iterator, List
+
+_FAILED = re.compile(r'Failed to run computation: (.*?)(?:\n|\s\[\[|"|$)')
+
+
+class ComputationError(RuntimeError):
+  """A TFF computation failed inside its C++ runtime; the message is its cause in one line, not the dump."""
+
+
+def computation_cause(error: BaseException) -> str | None:
+  """The cause TFF's runtime reports ("truncated record at 4968 ..."), or None when `error` is not a failed
+  computation."""
+  match = _FAILED.search(str(error))
+  return match.group(1).strip().rstrip("'") if match else None
+
 
 WORKER_BINARY = 'worker_binary'
 

@@ -202,13 +202,23 @@ def train_in_runtime(setup: RunSetup, log=print) -> dict:
 
 
 def _on_workers(fn, placement, round_num: int):
-  """Runs a round's computation; a failure on remote workers names the worker that stopped answering."""
+  """Runs a round's computation. A failure on remote workers names the worker that stopped answering; a
+  computation that failed in the local runtime is reported by its cause, in one line."""
   if placement is None:
-    return fn()
+    try:
+      return fn()
+    except Exception as e:  # pylint: disable=broad-except  (gRPC and TFF raise many kinds)
+      cause = runtime.computation_cause(e)
+      if cause is None:
+        raise
+      raise runtime.ComputationError(
+          f'round {round_num}: a client computation failed: {cause} (a damaged shard names a record here: '
+          'check the data without --verify_data=false, or prepare it again)') from e
   try:
     return fn()
   except Exception as e:  # pylint: disable=broad-except  (gRPC and TFF raise many kinds)
     down = coordinator.unreachable(placement)
     who = ', '.join(down) if down else 'a worker'
-    raise coordinator.WorkerError(f'round {round_num}: {who} failed ({type(e).__name__}: {str(e)[:300]}); restart it '
-                             'and run the same command with --resume') from e
+    cause = runtime.computation_cause(e) or f'{type(e).__name__}: {str(e)[:300]}'
+    raise coordinator.WorkerError(f'round {round_num}: {who} failed ({cause}); restart it and run the same command '
+                                  'with --resume') from e

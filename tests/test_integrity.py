@@ -84,3 +84,16 @@ def test_train_stops_before_the_first_round(prepared, tmp_path):
   with pytest.raises(InputError, match=f'shard {shard} has 10 bytes'):
     training.train(helpers.small_setup(data, str(tmp_path / 'run')), log=lambda *_: None)
   assert not os.path.exists(tmp_path / 'run' / 'rounds.csv')
+
+
+@pytest.mark.slow
+def test_unverified_damage_stops_the_round_with_its_cause_in_one_line(prepared, tmp_path):
+  from federated import runtime  # pylint: disable=g-import-not-at-top
+  data, _ = _copy(prepared, tmp_path)
+  shard = os.path.join(data, sorted(p for p in prepared[1]['shards'] if p.startswith('train/'))[0])
+  with open(shard, 'r+b') as f:  # same size, changed bytes: only the checksum, skipped here, would see it
+    f.seek(os.path.getsize(shard) // 2)
+    f.write(b'\xff' * 64)
+  setup = helpers.small_setup(data, str(tmp_path / 'run'), algorithm='fedavg', rounds=1, verify_data=False)
+  with pytest.raises(runtime.ComputationError, match=r'^round 1: a client computation failed: .*record'):
+    training.train_in_runtime(setup, log=lambda *_: None)

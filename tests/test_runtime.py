@@ -69,3 +69,13 @@ def test_stdout_pipe_closes_when_the_parent_ends(mode):
   out, _ = child.communicate(timeout=60)
   assert child.returncode != 0
   assert b'failing on purpose' in out or mode != 'error'
+
+
+def test_a_failed_computation_is_reduced_to_its_cause():
+  dump = ('<_InactiveRpcError of RPC that terminated with:\n\tstatus = StatusCode.INTERNAL\n\tdetails = "Failed to run '
+          "computation: truncated record at 2986' failed with Read less bytes than requested\n\t [[{{function_node "
+          '__inference_run_6755}}{{node ReduceDataset}}]] while evaluating local [_ezg66] in block locals [_ezg1]"\n>')
+  assert runtime.computation_cause(RuntimeError(dump)) == (
+      "truncated record at 2986' failed with Read less bytes than requested")
+  assert runtime.computation_cause(ValueError('something else')) is None
+  assert issubclass(runtime.ComputationError, RuntimeError)

@@ -9,8 +9,11 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from federated import runtime
+
 # Errors a user can fix; anything else is a bug and keeps its traceback.
-USER_ERRORS = (ValueError, OSError)  # OSError: missing, unwritable or full paths
+# ComputationError: a TFF computation failed; its cause is the message, its gRPC dump is not the user's business.
+USER_ERRORS = (ValueError, OSError, runtime.ComputationError)  # OSError: missing, unwritable or full paths
 
 
 def run_app(main: Callable, argv, module) -> None:
