@@ -12,13 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from data_pipelines import spec as spec_lib
 from data_pipelines.errors import InputError
 
 SHARDS = 'shards'
 _CHUNK = 1 << 20
+# Hashes computed in this process, by absolute path: (size, modification time in ns, SHA-256). The runs of a
+# comparison read the same shards, so each is hashed once, again only when its size or time changes.
+_HASHED: Dict[str, Tuple[int, int, str]] = {}
 
 
 def sha256(path: str) -> str:
@@ -27,6 +30,16 @@ def sha256(path: str) -> str:
     for block in iter(lambda: f.read(_CHUNK), b''):
       digest.update(block)
   return digest.hexdigest()
+
+
+def _sha256_once(path: str) -> str:
+  stat = os.stat(path)
+  key = os.path.abspath(path)
+  known = _HASHED.get(key)
+  if known is None or known[:2] != (stat.st_size, stat.st_mtime_ns):
+    known = (stat.st_size, stat.st_mtime_ns, sha256(path))
+    _HASHED[key] = known
+  return known[2]
 
 
 def describe_shards(root: str, rows: Dict[str, int]) -> Dict[str, dict]:
@@ -73,7 +86,7 @@ def verify(data_dir: str, checksums: bool = True, splits: Optional[Iterable[str]
       problem = 'is missing'
     elif os.path.getsize(full) != expected['bytes']:
       problem = f'has {os.path.getsize(full):,} bytes, {expected["bytes"]:,} were written'
-    elif checksums and sha256(full) != expected['sha256']:
+    elif checksums and _sha256_once(full) != expected['sha256']:
       problem, skippable = 'has changed since it was written (its SHA-256 differs)', True
     if problem:
       raise InputError(f'shard {full} {problem}: the prepared data is damaged; rebuild it with '

@@ -188,14 +188,13 @@ def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorit
             loss += value
         return loss
 
-      if algorithm.client_phases:  # e.g. FedRep: the local head first, then the shared body
-        for p, phase in enumerate(algorithm.client_phases):
-          dataset = pipeline.dataset_from_pattern(inputs['data'], spec, train_cfg, seed=seed + 2 * p)
-          mean_losses, count = _train(model, dataset, tasks, optimizer, extra_loss, cfg.task_pcgrad, inputs['seed'],
-                                      variables=phase_variables(layout, weights, phase))
-      else:
-        dataset = pipeline.dataset_from_pattern(inputs['data'], spec, train_cfg, seed=seed)
-        mean_losses, count = _train(model, dataset, tasks, optimizer, extra_loss, cfg.task_pcgrad, inputs['seed'])
+      # In phases where the algorithm declares them (FedRep: the local head first, then the shared body);
+      # otherwise one pass over every trainable variable.
+      for p, phase in enumerate(algorithm.client_phases or (None,)):
+        dataset = pipeline.dataset_from_pattern(inputs['data'], spec, train_cfg, seed=seed + 2 * p)
+        variables = phase_variables(layout, weights, phase) if phase else None
+        mean_losses, count = _train(model, dataset, tasks, optimizer, extra_loss, cfg.task_pcgrad, inputs['seed'],
+                                    variables=variables)
 
       if personal is not None:  # ditto: the personal model, pulled towards the received global model
         trainable_idx = [a.index for a in layout.assignments if a.trainable]

@@ -63,6 +63,20 @@ def test_a_changed_shard_fails_its_checksum(prepared, tmp_path):
   assert integrity.verify(data, checksums=False) > 0  # the size is right
 
 
+def test_a_shard_changed_after_a_check_is_hashed_again(prepared, tmp_path):
+  """Checks reuse a shard's hash while its size and modification time stay (a comparison's runs read the same
+  data); a later change is still seen."""
+  data, shard = _copy(prepared, tmp_path)
+  assert integrity.verify(data) > 0
+  with open(shard, 'r+b') as f:
+    f.seek(20)
+    byte = f.read(1)
+    f.seek(20)
+    f.write(bytes([byte[0] ^ 0xFF]))
+  with pytest.raises(InputError, match='has changed since it was written'):
+    integrity.verify(data)
+
+
 def test_missing_shards_and_old_folders(prepared, tmp_path):
   data, shard = _copy(prepared, tmp_path)
   os.remove(shard)
