@@ -12,6 +12,7 @@ sets have 50,000 rows per scenario, so a test set's own AUC uncertainty stays be
   python benchmarks/quality.py            # the paper's algorithms, 5 seeds (hours on 2 cores)
   python benchmarks/quality.py --quick    # pfmsmtrec, fedavg, fedbn, local; 1 seed
   python benchmarks/quality.py --report_only   # the report from the runs finished so far (no training)
+  python benchmarks/quality.py --tuned --budget=12   # each algorithm tuned on valid first (pfmsmt tune)
 
 Writes benchmarks/results/quality_<dataset>.md, .csv and _paired.csv and prints each target as met or
 missed. Runs are kept under --workdir, so a killed benchmark continues where it stopped.
@@ -33,8 +34,11 @@ from absl import app, flags, logging  # pylint: disable=g-multiple-import
 
 from data_pipelines import synthetic  # noqa: E402
 from data_pipelines.config import PrepareConfig  # noqa: E402
-from federated import algorithms, comparison, experiment  # noqa: E402
-from federated.config import CompareConfig, TrainConfig  # noqa: E402
+import dataclasses  # noqa: E402
+
+from data_pipelines import prepare  # noqa: E402
+from federated import algorithms, comparison, experiment, runtime, training, tuning  # noqa: E402
+from federated.config import CompareConfig, RunSetup, TrainConfig  # noqa: E402
 
 QUICK_ALGORITHMS = ('pfmsmtrec', 'fedavg', 'fedbn', 'local')
 FEDERATED_BASELINES = tuple(a.name for a in algorithms.all_algorithms() if a.family == 'baseline')
@@ -49,6 +53,9 @@ flags.DEFINE_integer('seeds', 5, 'Seeds per algorithm (1 with --quick).')
 flags.DEFINE_integer('test_rows_per_scenario', 50_000, 'synthetic: test rows per scenario.')
 flags.DEFINE_enum('select', 'best_per_scenario', ['last', 'best', 'best_per_scenario'], 'Model selection on valid.')
 flags.DEFINE_boolean('report_only', False, 'Write the reports from the finished runs only; train nothing.')
+flags.DEFINE_boolean('tuned', False, 'First search every algorithm\'s settings with `pfmsmt tune` (--budget trials on '
+                     'valid, seed 0), then run each at its best settings (reports quality_<dataset>_tuned.*).')
+flags.DEFINE_integer('budget', 12, 'With --tuned: trials per algorithm, the same for every algorithm.')
 flags.DEFINE_list('train_seeds', [], 'Train only these seeds, in this order (e.g. 4,3 in a second process while the '
                   'first goes 0, 1, 2); the report reads every finished run.')
 flags.DEFINE_integer('rounds', 10, 'Communication rounds (the same for every algorithm).')
@@ -89,6 +96,24 @@ def targets(table, dataset: str, oracle) -> list:
   return lines
 
 
+def _tune_all(prepare_cfg, train_cfg, algorithms_, out: str) -> str:
+  """OUT/tune/<algorithm>/ for every algorithm (finished searches reused), on OUT/data; returns OUT/tune."""
+  data, tune_dir = os.path.join(out, 'data'), os.path.join(out, 'tune')
+  if not os.path.exists(os.path.join(data, 'summary.json')):
+    prepare.prepare(dataclasses.replace(prepare_cfg, output=data, overwrite=True), log=lambda *_: None)
+  with runtime.local_runtime():
+    for algorithm in CompareConfig(algorithms=algorithms_, output='-').planned():
+      setup = RunSetup(dataclasses.replace(train_cfg, data=data, algorithm=algorithm, seed=0,
+                                           output=os.path.join(tune_dir, algorithm)))
+      if FLAGS.report_only:
+        continue
+      best = tuning.tune(setup, FLAGS.budget, setup.cfg.output,
+                         lambda trial: training.train(trial, log=lambda *_: None),
+                         log=lambda line, a=algorithm: print(f'tune {a}: {line}', flush=True))
+      print(f'tune {algorithm}: best valid mean AUC {best["score"]:.4f} with {best["params"]}', flush=True)
+  return tune_dir
+
+
 def main(argv) -> None:
   del argv
   logging.set_verbosity(logging.WARNING)
@@ -110,11 +135,14 @@ def main(argv) -> None:
       prepare_cfg = PrepareConfig(dataset='census', input=os.path.abspath(FLAGS.census_input))
     else:
       raise app.UsageError(f'unknown dataset {dataset!r}')
-    name = f'{dataset}_quick' if FLAGS.quick else dataset
+    name = f'{dataset}_quick' if FLAGS.quick else f'{dataset}_tuned' if FLAGS.tuned else dataset
+    train_cfg = TrainConfig(rounds=FLAGS.rounds, eval_every=1, select=FLAGS.select, output='-')
+    tuned = _tune_all(prepare_cfg, train_cfg, algorithms, os.path.join(FLAGS.workdir, name)) if FLAGS.tuned else ''
     exp = experiment.Experiment(
         prepare=prepare_cfg,
-        compare=CompareConfig(algorithms=algorithms, seeds=seeds, output=os.path.join(FLAGS.workdir, name)),
-        train=TrainConfig(rounds=FLAGS.rounds, eval_every=1, select=FLAGS.select, output='-'))
+        compare=CompareConfig(algorithms=algorithms, seeds=seeds, output=os.path.join(FLAGS.workdir, name),
+                              tuned=tuned),
+        train=train_cfg)
     results = experiment.run_runs(exp, log=lambda line: print(f'{dataset}: {line}', flush=True),
                                   train_missing=not FLAGS.report_only,
                                   train_seeds=[int(s) for s in FLAGS.train_seeds] or None)
@@ -126,7 +154,9 @@ def main(argv) -> None:
     finished = {a: sum(m['algorithm'] == a for m in results) for a in dict.fromkeys(m['algorithm'] for m in results)}
     notes = [f'{len(algorithms)} algorithms x {seeds} seed(s) planned ({len(results)} runs finished: '
              + ', '.join(f'{a} {n}' for a, n in finished.items()) + f'), {FLAGS.rounds} rounds of 1 local epoch, '
-             f'valid evaluated every round, selection {FLAGS.select}, default model and settings (untuned), '
+             f'valid evaluated every round, selection {FLAGS.select}, default model, ' +
+             (f'each algorithm at the best of {FLAGS.budget} `pfmsmt tune` trials (seed 0, scored on valid), ' if
+              FLAGS.tuned else 'default settings (untuned), ') +
              '2-core CPU.' + (' This report was written from the finished runs (--report_only); the same command '
                               'without --report_only trained them.' if FLAGS.report_only else ''),
              '', 'Targets:', '', *lines]

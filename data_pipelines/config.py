@@ -29,8 +29,10 @@ class PrepareConfig:
       enum=('shared', 'scenario'))
   encoding_from: str = _field('', 'A prepared folder whose encoding (vocabularies, normalization, scenarios) to '
                               'reuse instead of computing it, so that its trained models read these rows.')
-  min_count: int = _field(1, 'Categories seen fewer times in train go to the out-of-vocabulary bucket.')
-  max_vocabulary_size: int = _field(0, 'Keep at most this many categories per feature (0: no limit).')
+  min_count: int = _field(2, 'Categories seen fewer times in train go to the out-of-vocabulary bucket (so that '
+                          'the bucket, which unseen ids read at test time, is trained on rare ones).')
+  max_vocabulary_size: int = _field(100_000, 'Keep at most this many categories per feature, the most frequent '
+                                    '(bounds embedding memory); 0: no limit.')
   hash_bins: int = _field(0, 'Hash every categorical feature into this many bins instead of a vocabulary (0: off).')
   on_bad_row: str = _field('error', 'error: stop at the first bad value, naming file, row and column; '
                            'drop: drop such rows and count them per reason in summary.json.',
@@ -55,9 +57,9 @@ class PrepareConfig:
   scenario_rows: Tuple[int, ...] = _field((), 'synthetic: rows (train + test) of each scenario, in order '
                                           '(default: --rows_per_scenario each).')
   regime: str = _field('', 'synthetic: a named setting of the generator (data_pipelines/synthetic.py REGIMES): '
-                       'clustered (8 scenarios in 2 clusters), unequal (one scenario of 2,000 rows); it sets '
-                       'the flags it names, which must then be left at their defaults.',
-                       enum=('', 'clustered', 'unequal'))
+                       'clustered (8 scenarios in 2 clusters), unequal (one scenario of 2,000 rows), sparse_ids '
+                       '(three id columns, no numerical one); it sets the flags it names, which must then be left '
+                       'at their defaults.', enum=('', 'clustered', 'unequal', 'sparse_ids'))
   # AliExpress.
   layout: str = _field('auto', 'aliexpress: processed (AliExpress_<CC>/train.csv) or raw (Tianchi files).',
                        enum=('auto', 'processed', 'raw'))

@@ -38,8 +38,8 @@ def synthetic_config(cfg: PrepareConfig) -> synthetic.SyntheticConfig:
                 scenario_rows=tuple(cfg.scenario_rows), **({'scenarios': tuple(cfg.scenarios)} if cfg.scenarios else {}))
   if cfg.regime:
     defaults = PrepareConfig()
-    for key in synthetic.REGIMES[cfg.regime]:  # each a PrepareConfig field of the same name
-      if getattr(cfg, key) != getattr(defaults, key):
+    for key in synthetic.REGIMES[cfg.regime]:  # a PrepareConfig field of the same name, or the generator's own
+      if hasattr(defaults, key) and getattr(cfg, key) != getattr(defaults, key):
         raise ValueError(f'--regime={cfg.regime} sets --{key}; leave --{key} at its default or drop --regime')
     values.update(synthetic.REGIMES[cfg.regime])
   return synthetic.SyntheticConfig(**values)
@@ -122,9 +122,9 @@ def prepare(cfg: PrepareConfig, log=print) -> dict:
 def _prepare_into(work: str, source: sources.Source, cfg: PrepareConfig, log) -> dict:
   if cfg.encoding_from:
     spec = _reuse_encoding(cfg.encoding_from, source, cfg.scenarios, work)
-    scenarios = spec.scenario_names
+    scenarios, vocabularies = spec.scenario_names, {}
   else:
-    spec, scenarios = _statistics_pass(source, cfg, work)
+    spec, scenarios, vocabularies = _statistics_pass(source, cfg, work)
   spec.save(work)
   log(f'prepare: {source.dataset}: {len(spec.categorical)} categorical, {len(spec.numerical)} numerical features, '
       f'tasks {spec.task_names}, scenarios {scenarios}')
@@ -173,6 +173,7 @@ def _prepare_into(work: str, source: sources.Source, cfg: PrepareConfig, log) ->
       'scenarios': scenarios,
       'tasks': spec.task_names,
       **acct.to_json(spec.task_names),
+      'vocabularies': vocabularies,
   }
   for (split, scenario), paths in shards.items():
     summary['partitions'][split][scenario]['shards'] = paths
@@ -197,7 +198,7 @@ def _statistics_pass(source: sources.Source, cfg: PrepareConfig, work: str):
                        expected=f'rows for every selected scenario; found rows for {scenarios}')
   if not scenarios:
     raise InputError('no usable train rows in any scenario', path=cfg.input or None)
-  return stats.build_spec(work, scenarios), scenarios
+  return stats.build_spec(work, scenarios), scenarios, stats.vocabulary_report
 
 
 def _reuse_encoding(base_dir: str, source: sources.Source, selected, work: str) -> spec_lib.DatasetSpec:
@@ -275,4 +276,12 @@ def format_summary(summary: dict) -> str:
       lines.append(line)
   t = summary['totals']
   lines.append(f'total: read {t["rows_read"]}, kept {t["rows_kept"]}, dropped {t["rows_dropped"] or 0}')
+  for feature, scopes in summary.get('vocabularies', {}).items():
+    for scope, v in scopes.items():
+      if v['train_rows_to_oov']:
+        lines.append(
+            f'vocabulary {feature}' + ('' if scope == spec_lib.SHARED_SCOPE else f' ({scope})') +
+            f': kept {v["kept"]} of {v["distinct"]} train values ({v["below_min_count"]} below --min_count, '
+            f'{v["over_max_vocabulary_size"]} over --max_vocabulary_size); {v["train_rows_to_oov"]} train rows '
+            'read it as the OOV bucket')
   return '\n'.join(lines)

@@ -42,6 +42,8 @@ class StatisticsBuilder:
         lambda: collections.defaultdict(collections.Counter))
     self.moments: Dict[str, Dict[str, np.ndarray]] = collections.defaultdict(dict)  # scope -> name -> [n, s, ss]
     self.rows: Dict[str, int] = collections.Counter()  # train rows kept per scenario
+    # feature -> scope -> what the vocabulary kept of the train values, and why the rest share the OOV bucket
+    self.vocabulary_report: Dict[str, Dict[str, dict]] = collections.defaultdict(dict)
 
   def add(self, frame: pd.DataFrame) -> None:
     for scenario, group in frame.groupby(sources.SCENARIO, sort=False):
@@ -65,7 +67,7 @@ class StatisticsBuilder:
         feature.hash_bins = self.hash_bins
       else:
         for key in scopes:
-          vocab = self._vocabulary(self.counts[key][c])
+          vocab = self._vocabulary(self.counts[key][c], self.vocabulary_report[c].setdefault(key, {}))
           rel = os.path.join(VOCAB_DIR, _file_name(key), f'{_file_name(c)}.txt')
           os.makedirs(os.path.dirname(os.path.join(data_dir, rel)), exist_ok=True)
           with open(os.path.join(data_dir, rel), 'w', encoding='utf-8') as f:
@@ -93,11 +95,16 @@ class StatisticsBuilder:
         scenario_column=self.source.scenario_column, scenarios=scenario_specs, splits=list(self.source.splits),
         statistics_scope=self.scope, has_true_probabilities=self.source.has_true_probabilities)
 
-  def _vocabulary(self, counts: collections.Counter):
-    items = [(v, n) for v, n in counts.items() if n >= self.min_count and v != sources.MISSING_CATEGORY]
+  def _vocabulary(self, counts: collections.Counter, report: dict):
+    values = {v: n for v, n in counts.items() if v != sources.MISSING_CATEGORY}
+    items = [(v, n) for v, n in values.items() if n >= self.min_count]
     items.sort(key=lambda vn: (-vn[1], vn[0]))  # most frequent first, ties by value: deterministic
-    if self.max_vocabulary_size:
-      items = items[: self.max_vocabulary_size]
+    rare = len(values) - len(items)
+    over = max(len(items) - self.max_vocabulary_size, 0) if self.max_vocabulary_size else 0
+    items = items[: len(items) - over]
+    kept = sum(n for _, n in items)
+    report.update(distinct=len(values), kept=len(items), below_min_count=rare, over_max_vocabulary_size=over,
+                  train_rows_to_oov=sum(values.values()) - kept)
     return [v for v, _ in items]
 
 

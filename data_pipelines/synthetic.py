@@ -44,6 +44,10 @@ REGIMES = {
     'clustered': dict(scenarios=('NL', 'ES', 'FR', 'US', 'DE', 'IT', 'BR', 'MX'), rows_per_scenario=12_500,
                       scenario_clusters=2, cluster_share=0.8),
     'unequal': dict(scenario_rows=(25_000, 25_000, 25_000, 2_000)),
+    # Sparse ids, after a user's multi-domain news file (issue 15): three id columns, no numerical feature,
+    # popularity-skewed ids (most appear a few times), a 4% click rate. Set for the defaults study.
+    'sparse_ids': dict(num_categorical=3, num_numerical=0, categorical_vocab=(20_000, 2_000, 90),
+                       rows_per_scenario=10_000, ctr_rate=0.04, ctcvr_rate=0.01),
 }
 
 
@@ -65,6 +69,7 @@ class SyntheticConfig:
   scenario_clusters: int = 0  # > 0: scenario i belongs to cluster i % scenario_clusters
   cluster_share: float = 0.8  # of a scenario's own logit part (in variance), the part its cluster shares
   scenario_rows: Tuple[int, ...] = ()  # rows (train + test) per scenario, in order; default rows_per_scenario
+  categorical_vocab: Tuple[int, ...] = ()  # distinct values per categorical feature; default 3..300, geometric
 
   def __post_init__(self):
     self.scenarios = tuple(self.scenarios)
@@ -82,6 +87,11 @@ class SyntheticConfig:
     if self.scenario_rows and (len(self.scenario_rows) != len(self.scenarios) or min(self.scenario_rows) < 10):
       raise ValueError(f'scenario_rows needs one count >= 10 per scenario ({len(self.scenarios)}), '
                        f'got {self.scenario_rows}')
+    self.categorical_vocab = tuple(int(v) for v in self.categorical_vocab)
+    if self.categorical_vocab and (len(self.categorical_vocab) != self.num_categorical or
+                                   min(self.categorical_vocab) < 2):
+      raise ValueError(f'categorical_vocab needs one size >= 2 per categorical feature ({self.num_categorical}), '
+                       f'got {self.categorical_vocab}')
     if not 0 <= self.scenario_clusters <= len(self.scenarios) or not 0 <= self.cluster_share <= 1:
       raise ValueError(f'scenario_clusters must be in 0..{len(self.scenarios)} and cluster_share in [0, 1], got '
                        f'{self.scenario_clusters}, {self.cluster_share}')
@@ -97,7 +107,8 @@ class _World:
     rng = np.random.default_rng([cfg.seed, 0])
     k, c, m = len(cfg.scenarios), cfg.num_categorical, cfg.num_numerical
     self.cfg = cfg
-    self.vocab = np.resize(np.geomspace(3, 300, max(c, 1)).astype(int), c)
+    self.vocab = (np.array(cfg.categorical_vocab) if cfg.categorical_vocab else
+                  np.resize(np.geomspace(3, 300, max(c, 1)).astype(int), c))
     zipf = [-1.1 * np.log1p(np.arange(v)) for v in self.vocab]
     self.cat_logits = [[z + cfg.feature_shift * rng.normal(size=v) for z, v in zip(zipf, self.vocab)]
                        for _ in range(k)]

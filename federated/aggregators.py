@@ -38,15 +38,21 @@ def aggregate_group(updates: tf.Tensor, counts: tf.Tensor, conflict: str, seed: 
 
 
 def aggregate_group_with_stats(updates: tf.Tensor, counts: tf.Tensor, conflict: str, seed: tf.Tensor,
-                               cfg: AggregationConfig):
-  """The group's [K, D] result and the measurements of each step (federated/telemetry.py reads them)."""
+                               cfg: AggregationConfig, offsets: tf.Tensor | None = None):
+  """The group's [K, D] result and the measurements of each step (federated/telemetry.py reads them).
+
+  With `offsets` (each client's parameters less their common start, for a rule on parameters), the rule
+  mixes offsets + coordinated updates, and row k of the result is client k's new offset less its old one.
+  """
   coordinated, conflict_stats = conflicts.get(conflict)(updates, seed, cfg)
-  weights = personalization.get(cfg.personalization)(coordinated, counts, cfg)
+  mixed = coordinated if offsets is None else offsets + coordinated
+  weights = personalization.get(cfg.personalization)(mixed, counts, cfg)
   stats = collections.OrderedDict(
       update_norm=tf.norm(updates, axis=1), cosine_before=cosine_matrix(updates),
       cosine_after=cosine_matrix(coordinated), attention=weights)
   stats.update(conflict_stats)
-  return tf.matmul(weights, coordinated), stats
+  result = tf.matmul(weights, mixed)
+  return (result if offsets is None else result - offsets), stats
 
 
 # ------------------------------------------------------------------------------------------ the factory
@@ -91,18 +97,42 @@ class TemplateAggregationFactory(tff.aggregators.WeightedAggregationFactory):
     def zero_round():
       return tf.constant(0, tf.int32)
 
+    # A rule on parameters (FedAMP) needs each client's parameters: the aggregator keeps their offsets from
+    # the common start, the sum of every result it has returned.
+    on_parameters = bool(groups) and personalization.on_parameters(cfg.personalization)
+
+    @tff.tensorflow.computation
+    def zero_offsets():
+      return collections.OrderedDict((g, tf.zeros(personalized_type[g].shape, personalized_type[g].dtype))
+                                     for g in groups)
+
     @tff.federated_computation
     def init_fn():
       global_state = global_process.initialize() if has_global else tff.federated_value((), tff.SERVER)
-      return tff.federated_zip(collections.OrderedDict(
-          global_state=global_state, round=tff.federated_eval(zero_round, tff.SERVER)))
+      parts = collections.OrderedDict(global_state=global_state, round=tff.federated_eval(zero_round, tff.SERVER))
+      if on_parameters:
+        parts['offsets'] = tff.federated_eval(zero_offsets, tff.SERVER)
+      return tff.federated_zip(parts)
 
-    @tff.tensorflow.computation(personalized_type, counts_type, tf.int32)
-    def server_personalize(matrices, counts, round_num):
+    def personalize_groups(matrices, counts, round_num, offsets):
       out = collections.OrderedDict(
-          (g, aggregate_group_with_stats(matrices[g], counts, conflicts[g], round_num, cfg)) for g in groups)
+          (g, aggregate_group_with_stats(matrices[g], counts, conflicts[g], round_num, cfg,
+                                         offsets[g] if offsets is not None else None)) for g in groups)
       return collections.OrderedDict(result=collections.OrderedDict((g, r) for g, (r, _) in out.items()),
                                      stats=collections.OrderedDict((g, m) for g, (_, m) in out.items()))
+
+    if on_parameters:
+      offsets_type = zero_offsets.type_signature.result
+
+      @tff.tensorflow.computation(personalized_type, counts_type, tf.int32, offsets_type)
+      def server_personalize(matrices, counts, round_num, offsets):
+        out = personalize_groups(matrices, counts, round_num, offsets)
+        out['offsets'] = collections.OrderedDict((g, offsets[g] + out['result'][g]) for g in groups)
+        return out
+    else:
+      @tff.tensorflow.computation(personalized_type, counts_type, tf.int32)
+      def server_personalize(matrices, counts, round_num):
+        return personalize_groups(matrices, counts, round_num, None)
 
     @tff.tensorflow.computation(tf.int32)
     def increment(r):
@@ -122,13 +152,16 @@ class TemplateAggregationFactory(tff.aggregators.WeightedAggregationFactory):
       if groups:
         gathered = tff.federated_sum(value[PERSONALIZED])
         counts = tff.federated_sum(value[COUNTS])
-        personalized_out = tff.federated_map(server_personalize, (gathered, counts, state.round))
+        personalize_args = (gathered, counts, state.round) + ((state.offsets,) if on_parameters else ())
+        personalized_out = tff.federated_map(server_personalize, personalize_args)
         personalized = personalized_out.result
         measurements['personalized'] = personalized_out.stats
       else:
         personalized = tff.federated_value(collections.OrderedDict(), tff.SERVER)
-      new_state = tff.federated_zip(collections.OrderedDict(
-          global_state=global_state, round=tff.federated_map(increment, state.round)))
+      parts = collections.OrderedDict(global_state=global_state, round=tff.federated_map(increment, state.round))
+      if on_parameters:
+        parts['offsets'] = personalized_out.offsets
+      new_state = tff.federated_zip(parts)
       result = tff.federated_zip(collections.OrderedDict([(GLOBAL, global_result), (PERSONALIZED, personalized)]))
       return tff.templates.MeasuredProcessOutput(
           state=new_state, result=result,

@@ -10,6 +10,9 @@ CLI, `describe`, `compare`, benchmarks and docs read only these fields:
                    the received parameters and its local ones; True (Ditto), a second, personal model kept
                    in the client's storage, trained after the shared one and pulled towards the received
                    global values by --reg_lambda, which is the model the client evaluates and deploys
+  personal_mixing  with personal_model (APFL): the client deploys alpha v + (1 - alpha) w of its personal
+                   model v and the received global model w, alpha its own and learned (--apfl_alpha its start);
+                   v is trained through the mix
   client_phases    the client's training in phases, each --local_epochs over its rows updating only `local`
                    (the template's local parameters) or only `shared` (global and personalized) ones, e.g.
                    FedRep's ('local', 'shared'); empty: every trainable parameter at once
@@ -18,6 +21,8 @@ CLI, `describe`, `compare`, benchmarks and docs read only these fields:
   server_optimizer how the server applies the mean global update (None: adds it, as FedAvg does)
   model            the scenario model when it is not the MMoE of pfmsmt_tf/models.py (the logistic reference)
   federated        False for the pooled-rows reference, trained by one Keras model (not a federated method)
+  tuned            the settings of its own that `pfmsmt tune` searches besides the common ones (their ranges
+                   are in federated/tuning.py)
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ class Algorithm:
   template: TemplateFn
   loss_terms: Tuple[Callable, ...] = ()
   personal_model: bool = False
+  personal_mixing: bool = False
   client_phases: Tuple[str, ...] = ()
   conflict: Optional[str] = None
   personalization: Optional[str] = None
@@ -50,10 +56,13 @@ class Algorithm:
   model: Optional[Callable] = None  # (ModelInputs, ModelConfig) -> Keras model; None: models.build_model
   federated: bool = True
   paper: bool = True  # in ALGORITHM.md's comparison (experiment scripts, the quality benchmark)
+  tuned: Tuple[str, ...] = ()
 
   def __post_init__(self):
     if self.family not in FAMILIES:
       raise ValueError(f'algorithm {self.name}: family must be one of {FAMILIES}, got {self.family!r}')
+    if self.personal_mixing and not self.personal_model:
+      raise ValueError(f'algorithm {self.name}: personal_mixing needs personal_model')
     if any(p not in PHASES for p in self.client_phases):
       raise ValueError(f'algorithm {self.name}: client_phases are among {PHASES}, got {self.client_phases}')
 
@@ -74,9 +83,11 @@ class Algorithm:
     """What config.json records of the algorithm."""
     return {'name': self.name, 'family': self.family, 'description': self.description,
             'loss_terms': [t.__name__ for t in self.loss_terms], 'personal_model': self.personal_model,
+            'personal_mixing': self.personal_mixing,
             'client_phases': list(self.client_phases),
             'conflict': self.conflict, 'personalization': self.personalization,
-            'server_optimizer': self.server_optimizer is not None, 'federated': self.federated}
+            'server_optimizer': self.server_optimizer is not None, 'federated': self.federated,
+            'tuned': list(self.tuned)}
 
 
 def uniform_template(role: str) -> TemplateFn:

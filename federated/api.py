@@ -18,7 +18,7 @@ import os
 from typing import Dict, List, Optional, Sequence
 
 from data_pipelines.config import PrepareConfig
-from federated.config import AggregationConfig, ClientConfig, CompareConfig, RunSetup, TrainConfig
+from federated.config import AggregationConfig, ClientConfig, CompareConfig, RunSetup, TrainConfig, TuneConfig
 from pfmsmt_tf.config import ModelConfig
 
 
@@ -99,6 +99,19 @@ def train(log=print, **kwargs) -> Run:
   setup = _run_setup(kwargs, 'train')
   metrics = training.train_in_runtime(setup, log=log)
   return Run(os.path.abspath(setup.cfg.output), metrics)
+
+
+def tune(log=print, budget: int = TuneConfig().budget, **kwargs) -> dict:
+  """`pfmsmt tune`: `budget` runs of `algorithm` at settings Optuna proposes, scored on valid, into `output`;
+  returns the best trial ({'params', 'score', 'run'}) and writes OUTPUT/best.flags and OUTPUT/tuning.json.
+
+  Keywords: those of `train` (the base settings; the searched ones are drawn per trial).
+  """
+  from federated import runtime, training, tuning  # pylint: disable=g-import-not-at-top
+  setup = _run_setup({**kwargs, 'overwrite': True}, 'tune')
+  with runtime.local_runtime():
+    return tuning.tune(setup, TuneConfig(budget).budget, setup.cfg.output,
+                       lambda trial: training.train(trial, log=lambda *_: None), log=log)
 
 
 def compare(log=print, **kwargs) -> Comparison:

@@ -23,6 +23,7 @@ from federated import loss_terms
 from federated.algorithm import Algorithm
 from federated.config import AggregationConfig, ClientConfig
 from federated.layout import ModelLayout
+from pfmsmt_tf import optimization
 
 TRAIN_INPUT_TYPE = collections.OrderedDict(
     data=np.str_, state_in=np.str_, state_out=np.str_, key=np.int32, seed=np.int32)
@@ -65,6 +66,19 @@ def _assign_received(layout: ModelLayout, weights, global_w, personal_vecs) -> N
       weights[i].assign(value)
 
 
+def _mix(target, v, w, alpha) -> None:
+  """target_i = alpha v_i + (1 - alpha) w_i for every weight (APFL's deployed model)."""
+  for t, a, b in zip(target, v, w):
+    t.assign(alpha * a + (1.0 - alpha) * b)
+
+
+def load_mixed(path: tf.Tensor, weights, personal_weights, alpha: tf.Variable) -> None:
+  """APFL: `weights` hold the received global model w; the client's state file holds its personal model v
+  and its alpha. Leaves alpha v + (1 - alpha) w, the model the client deploys, in `weights`."""
+  load_state(path, list(personal_weights) + [alpha])
+  _mix(weights, personal_weights, list(weights), alpha)
+
+
 def _first(selected, layout: ModelLayout):
   """The one element of the sequence `tff.federated_select` delivers."""
   zeros = collections.OrderedDict((k, tf.zeros([layout.group_size(k)])) for k in layout.group_idx)
@@ -101,10 +115,13 @@ def _task_pcgrad_gradients(tape, losses, extra, trainable, seed):
   return tuple(o + e for o, e in zip(out, extra_grads))
 
 
-def _train(model, dataset, tasks, optimizer, extra_loss, task_pcgrad=False, seed=None, variables=None):
+def _train(model, dataset, tasks, optimizer, extra_loss, task_pcgrad=False, seed=None, variables=None,
+           embedding_scale=1.0):
   """Minibatch training of `variables` (default: every trainable one, the others held fixed); returns the
-  example-weighted mean loss per task and the example count."""
+  example-weighted mean loss per task and the example count. Embedding tables take `embedding_scale` times
+  the optimizer's step (their rows see few examples each)."""
   trainable = tuple(model.trainable_variables if variables is None else variables)
+  scales = optimization.step_scales(model, trainable, embedding_scale)
   opt_state = optimizer.initialize(tuple(tf.TensorSpec(v.shape, v.dtype) for v in trainable))
   sums = tf.zeros([len(tasks)])
   count = tf.constant(0.0)
@@ -120,8 +137,38 @@ def _train(model, dataset, tasks, optimizer, extra_loss, task_pcgrad=False, seed
       grads = tuple(_dense(tape.gradient(loss, trainable), trainable))
     step += 1
     opt_state, updated = optimizer.next(opt_state, trainable, grads)
-    for v, u in zip(trainable, updated):
-      v.assign(u)
+    for v, u, scale in zip(trainable, updated, scales):
+      v.assign(u if scale == 1.0 else v + scale * (u - v))
+    n = tf.cast(tf.shape(labels[tasks[0]])[0], tf.float32)
+    sums += n * tf.stack(losses)
+    count += n
+  return sums / tf.maximum(count, 1.0), count
+
+
+def _train_mixed(personal, shared, mixed, alpha, dataset, tasks, optimizer, embedding_scale=1.0):
+  """APFL's personal training: on each batch, the loss of the mixed model m = alpha v + (1 - alpha) w (v the
+  personal model, w the shared one, fixed here), differentiated through the mix: dv = alpha g and
+  dalpha = <v - w, g>, g the gradient at m; alpha stays in [0, 1]. v's BatchNorm statistics follow m's.
+  Returns the example-weighted mean loss per task and the example count."""
+  v_vars, w_vars, m_vars = personal.trainable_variables, shared.trainable_variables, mixed.trainable_variables
+  variables = tuple(v_vars) + (alpha,)
+  scales = optimization.step_scales(personal, v_vars, embedding_scale) + (1.0,)
+  opt_state = optimizer.initialize(tuple(tf.TensorSpec(v.shape, v.dtype) for v in variables))
+  sums = tf.zeros([len(tasks)])
+  count = tf.constant(0.0)
+  for features, labels in dataset:
+    _mix(mixed.weights, personal.weights, shared.weights, alpha)
+    with tf.GradientTape() as tape:
+      losses = _task_losses(mixed, features, labels, tasks, training=True)
+      loss = tf.add_n(losses) / len(tasks)
+    g = _dense(tape.gradient(loss, m_vars), m_vars)
+    d_alpha = tf.add_n([tf.reduce_sum((v - w) * gi) for v, w, gi in zip(v_vars, w_vars, g)])
+    opt_state, updated = optimizer.next(opt_state, variables, tuple(alpha * gi for gi in g) + (d_alpha,))
+    for v, u, scale in zip(variables, updated, scales):
+      v.assign(u if scale == 1.0 else v + scale * (u - v))
+    alpha.assign(tf.clip_by_value(alpha, 0.0, 1.0))
+    for p, m in zip(personal.non_trainable_weights, mixed.non_trainable_weights):
+      p.assign(m)
     n = tf.cast(tf.shape(labels[tasks[0]])[0], tf.float32)
     sums += n * tf.stack(losses)
     count += n
@@ -162,6 +209,8 @@ def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorit
   def body(global_w, selected, inputs):
     model = layout.model_fn()
     personal = layout.model_fn() if algorithm.personal_model else None
+    mixed = layout.model_fn() if algorithm.personal_mixing else None
+    alpha = tf.Variable(cfg.apfl_alpha, dtype=tf.float32, name='apfl_alpha') if algorithm.personal_mixing else None
     optimizer = tff.learning.optimizers.build_adam(cfg.learning_rate)
     personal_optimizer = tff.learning.optimizers.build_adam(cfg.learning_rate) if personal is not None else None
 
@@ -172,7 +221,7 @@ def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorit
       _assign_received(layout, weights, global_w, personal_vecs)
       local_vars = [weights[i] for i in layout.local_idx]
       if personal is not None:
-        local_vars = list(personal.weights)
+        local_vars = list(personal.weights) + ([alpha] if alpha is not None else [])
       load_state(inputs['state_in'], local_vars)
       received_global = [tf.identity(g) for g in global_w]
       received_groups = {k: tf.identity(v) for k, v in personal_vecs.items()}
@@ -194,9 +243,13 @@ def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorit
         dataset = pipeline.dataset_from_pattern(inputs['data'], spec, train_cfg, seed=seed + 2 * p)
         variables = phase_variables(layout, weights, phase) if phase else None
         mean_losses, count = _train(model, dataset, tasks, optimizer, extra_loss, cfg.task_pcgrad, inputs['seed'],
-                                    variables=variables)
+                                    variables=variables, embedding_scale=cfg.embedding_lr_scale)
 
-      if personal is not None:  # ditto: the personal model, pulled towards the received global model
+      if mixed is not None:  # apfl: the personal model, trained through its mix with the shared one
+        personal_data = pipeline.dataset_from_pattern(inputs['data'], spec, train_cfg, seed=seed + 1)
+        mean_losses, count = _train_mixed(personal, model, mixed, alpha, personal_data, tasks, personal_optimizer,
+                                          cfg.embedding_lr_scale)
+      elif personal is not None:  # ditto: the personal model, pulled towards the received global model
         trainable_idx = [a.index for a in layout.assignments if a.trainable]
         anchor = [received_global[layout.global_idx.index(i)] for i in trainable_idx]
 
@@ -205,7 +258,8 @@ def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorit
                                                                     anchor)
 
         personal_data = pipeline.dataset_from_pattern(inputs['data'], spec, train_cfg, seed=seed + 1)
-        mean_losses, count = _train(personal, personal_data, tasks, personal_optimizer, pull)
+        mean_losses, count = _train(personal, personal_data, tasks, personal_optimizer, pull,
+                                    embedding_scale=cfg.embedding_lr_scale)
 
       save_state(inputs['state_out'], local_vars)
       key = inputs['key']
@@ -232,11 +286,12 @@ def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorit
 
 def build_client_eval(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm: Algorithm,
                       cfg: ClientConfig) -> tff.Computation:
-  """(global weights, [selected personalized vectors], inputs) -> {task: <auc, logloss>, examples}.
+  """(global weights, [selected personalized vectors], inputs) -> {task: <auc, logloss, positives>, examples}.
 
   The client evaluates what it would deploy: the received parameters with its local ones from `state` (for
-  ditto its personal model); with `whole`, the whole model saved at `state` by an earlier evaluation (the
-  model selected on the valid split). A non-empty `snapshot` saves the evaluated model there.
+  ditto its personal model, for apfl its mix with the received global model); with `whole`, the whole model
+  saved at `state` by an earlier evaluation (the model selected on the valid split). A non-empty `snapshot`
+  saves the evaluated model there.
   """
   tasks = spec.task_names
   has_groups = bool(layout.group_idx)
@@ -244,6 +299,8 @@ def build_client_eval(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm
 
   def body(global_w, selected, inputs):
     model = layout.model_fn()
+    personal = layout.model_fn() if algorithm.personal_mixing else None
+    alpha = tf.Variable(cfg.apfl_alpha, dtype=tf.float32, name='apfl_alpha') if algorithm.personal_mixing else None
     aucs = [tf.keras.metrics.AUC(num_thresholds=AUC_THRESHOLDS) for _ in tasks]
 
     @tf.function
@@ -251,7 +308,12 @@ def build_client_eval(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm
       weights = model.weights
       personal_vecs = _first(selected, layout) if has_groups else collections.OrderedDict()
       _assign_received(layout, weights, global_w, personal_vecs)
-      if algorithm.personal_model:
+      if algorithm.personal_mixing:
+        if inputs['whole']:
+          load_state(inputs['state'], list(weights))
+        else:
+          load_mixed(inputs['state'], weights, personal.weights, alpha)
+      elif algorithm.personal_model:
         load_state(inputs['state'], list(weights))
       elif inputs['whole']:
         load_state(inputs['state'], list(weights))
@@ -260,6 +322,7 @@ def build_client_eval(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm
       if tf.strings.length(inputs['snapshot']) > 0:
         save_state(inputs['snapshot'], list(weights))
       log_loss = tf.zeros([len(tasks)])
+      positives = tf.zeros([len(tasks)])
       count = tf.constant(0.0)
       for features, labels in pipeline.dataset_from_pattern(inputs['data'], spec, eval_cfg):
         out = model(features, training=False)
@@ -269,9 +332,11 @@ def build_client_eval(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm
           aucs[j].update_state(labels[t], p)
           per_task.append(-tf.reduce_sum(labels[t] * tf.math.log(p) + (1 - labels[t]) * tf.math.log(1 - p)))
         log_loss += tf.stack(per_task)
+        positives += tf.stack([tf.reduce_sum(labels[t]) for t in tasks])
         count += tf.cast(tf.shape(labels[tasks[0]])[0], tf.float32)
       result = collections.OrderedDict(
-          (t, collections.OrderedDict(auc=aucs[j].result(), logloss=log_loss[j] / tf.maximum(count, 1.0)))
+          (t, collections.OrderedDict(auc=aucs[j].result(), logloss=log_loss[j] / tf.maximum(count, 1.0),
+                                      positives=positives[j]))
           for j, t in enumerate(tasks))
       result['examples'] = count
       result['key'] = inputs['key']  # results may come back in another order (remote workers)

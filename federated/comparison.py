@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from data_pipelines import prepare
-from federated import training
+from federated import training, tuning
 from federated.config import CompareConfig, RunSetup
 
 MEAN = 'mean'
@@ -57,6 +57,9 @@ def run_all(cfg: CompareConfig, base: RunSetup, log: Callable[[str], None] = pri
         log(f'{"resuming" if resume else "training"} {algorithm} seed {seed}')
         setup = dataclasses.replace(base, cfg=dataclasses.replace(
             base.cfg, data=data, algorithm=algorithm, seed=seed, output=path, resume=resume, overwrite=not resume))
+        if tuned_settings(cfg, algorithm):
+          log(f'  {algorithm}: tuned settings from {cfg.tuned}: {tuned_settings(cfg, algorithm)}')
+          setup = tuning.with_settings(setup, tuned_settings(cfg, algorithm))
         metrics = training.train(setup, log=lambda line: log(f'  {algorithm}/{seed}: {line}'))
         log(f'  {algorithm} seed {seed}: mean AUC {metrics["mean_auc"]:.4f}')
       with open(metrics_path) as f:
@@ -65,11 +68,16 @@ def run_all(cfg: CompareConfig, base: RunSetup, log: Callable[[str], None] = pri
         raise ValueError(f'{path} ran {metrics["rounds"]} rounds, not --rounds={base.cfg.rounds}; '
                          'use another --output or remove that run')
       metrics['seed'] = seed
+      metrics['tuned'] = tuned_settings(cfg, algorithm)
       metrics['by_round'] = pd.read_csv(os.path.join(path, 'rounds.csv'))
       metrics['test_counts'] = counts
       results.append(metrics)
   order = {a: i for i, a in enumerate(cfg.planned())}
   return sorted(results, key=lambda m: (order[m['algorithm']], m['seed']))
+
+
+def tuned_settings(cfg: CompareConfig, algorithm: str) -> Dict[str, float] | None:
+  return tuning.load_best(cfg.tuned, algorithm) if cfg.tuned else None
 
 
 def test_label_counts(data: str) -> Dict[str, Dict[str, tuple]]:
@@ -297,6 +305,11 @@ def write_report(results: List[dict], out: str, command: str, title: str = 'Comp
   the summary table. `reference` defaults to the first algorithm."""
   table = summarize(results)
   oracle = oracle_row(results)
+  tuned = {m['algorithm']: m['tuned'] for m in results if 'tuned' in m}
+  if any(tuned.values()):
+    notes = list(notes) + ['', 'Settings found by `pfmsmt tune`: ' + '; '.join(
+        f'{a}: ' + ', '.join(f'{k}={v:.4g}' for k, v in t.items()) for a, t in tuned.items() if t) +
+        '. At the flags\' settings: ' + (', '.join(a for a, t in tuned.items() if not t) or 'none') + '.']
   reference = reference or results[0]['algorithm']
   paired = paired_differences(results, reference)
   paired.to_csv(os.path.join(out, f'{stem}_paired.csv'), index=False, float_format='%.6f')

@@ -38,6 +38,11 @@ class AggregationConfig:
   personalization: str = _field('attention', 'attention: softmax(cos / tau) over clients; mean: example-weighted '
                                 'mean (the no_personalization ablation).', enum=personalization_rules)
   tau: float = _field(0.5, 'Attention temperature: -> 0 is local training, -> infinity the plain mean.')
+  fedamp_alpha: float = _field(50.0, 'fedamp: the weight scale alpha of the other clients\' parameters.')
+  fedamp_sigma: float = _field(100.0, 'fedamp: the distance scale sigma of exp(-||w_k - w_j||^2 / sigma) / sigma. '
+                               'The defaults suit the default model, whose clients\' parameters drift apart by '
+                               'squared distances of order 100 (updates of norm 3-11 a round): at d^2 = 100 '
+                               'another client weighs 0.18.')
   cagrad_c: float = _field(0.4, 'CAGrad conflict-aversion coefficient c.')
   cagrad_alpha: float = _field(1.0, 'How far CAGrad moves each update towards the common direction, in [0, 1].')
   cagrad_steps: int = _field(2000, 'Most iterations of the CAGrad simplex solve (projected gradient with '
@@ -56,6 +61,9 @@ class AggregationConfig:
       raise ValueError(f'personalization must be one of {personalization_rules()}')
     if self.tau <= 0:
       raise ValueError(f'tau must be positive, got {self.tau}')
+    if self.fedamp_alpha < 0 or self.fedamp_sigma <= 0:
+      raise ValueError(f'fedamp_alpha must be >= 0 and fedamp_sigma > 0, got {self.fedamp_alpha}, '
+                       f'{self.fedamp_sigma}')
     if self.dp_noise_multiplier < 0 or self.dp_clip <= 0 or not 0 < self.dp_delta < 1:
       raise ValueError('dp_noise_multiplier must be >= 0, dp_clip > 0 and dp_delta in (0, 1)')
     if not 0 <= self.cagrad_alpha <= 1:
@@ -69,8 +77,13 @@ class ClientConfig:
   local_epochs: int = _field(1, 'Epochs over the client\'s train split per round (E).')
   batch_size: int = _field(256, 'Examples per local step.')
   learning_rate: float = _field(1e-3, 'Client Adam learning rate.')
+  embedding_lr_scale: float = _field(10.0, 'Embedding tables step this many times the learning rate: a sparse '
+                                     'id\'s row sees few examples per round (1: the same rate; evidence in '
+                                     'benchmarks/results/defaults.md).')
   reg_lambda: float = _field(0.01, 'Personalization regularizer (lambda/2)||theta_P - theta_P received||^2; '
                              'for ditto the pull of the personal model to the global one.')
+  apfl_alpha: float = _field(0.5, 'apfl: each client\'s starting mix alpha of its personal model in what it '
+                             'deploys (alpha v + (1 - alpha) w); each client then learns its own.')
   prox_mu: float = _field(0.01, 'fedprox: proximal term (mu/2)||w - w received||^2.')
   task_pcgrad: bool = _field(False, 'PCGrad between the task gradients on the parameters the tasks share.')
   shuffle_buffer: int = _field(10_000, 'Shuffle buffer of the client\'s input pipeline.')
@@ -80,6 +93,9 @@ class ClientConfig:
       raise ValueError('local_epochs and batch_size must be >= 1 and learning_rate > 0')
     if self.reg_lambda < 0 or self.prox_mu < 0:
       raise ValueError('reg_lambda and prox_mu must be >= 0')
+    if not 0 <= self.apfl_alpha <= 1 or self.embedding_lr_scale <= 0:
+      raise ValueError(f'apfl_alpha must be in [0, 1] and embedding_lr_scale > 0, got {self.apfl_alpha}, '
+                       f'{self.embedding_lr_scale}')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +131,18 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class TuneConfig:
+  """A search of one algorithm's settings on the valid split (federated/tuning.py)."""
+
+  budget: int = _field(12, 'Completed runs (trials) per search; the same for every algorithm makes a fair '
+                       'comparison.')
+
+  def __post_init__(self):
+    if self.budget < 1:
+      raise ValueError(f'--budget must be >= 1, got {self.budget}')
+
+
+@dataclasses.dataclass(frozen=True)
 class CompareConfig:
   """A comparison: every algorithm x seed under the same training settings, and the report."""
 
@@ -123,6 +151,8 @@ class CompareConfig:
   output: str = _field('', 'Comparison folder: runs/<algorithm>/seed_<k>/, report.md, report.csv, plots.')
   reference: str = _field('', 'The algorithm every other is paired with, seed by seed, in the report\'s '
                           'differences with 95% confidence intervals (default: the first of --algorithms).')
+  tuned: str = _field('', 'A folder of `pfmsmt tune` outputs, DIR/<algorithm>/ each: every algorithm found there '
+                      'runs at its best settings, the others at the flags\' (the report says which).')
   logistic_reference: bool = _field(True, 'Add the non-neural `logistic` row (per-scenario logistic regression on '
                                     'the encoded features) to the comparison, so the report shows whether the '
                                     'neural models beat it.')

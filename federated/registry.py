@@ -22,10 +22,13 @@ class ModuleRegistry:
     """Every part's name, sorted; modules whose name starts with '_' are the package's own helpers."""
     return tuple(sorted(m.name for m in pkgutil.iter_modules(self._path) if not m.name.startswith('_')))
 
-  def get(self, name: str) -> Any:
+  def module(self, name: str):
     if name not in self.names():
       raise ValueError(f'unknown {self._kind} {name!r}; choose one of {", ".join(self.names())}')
-    module = importlib.import_module(f'{self._package}.{name}')
+    return importlib.import_module(f'{self._package}.{name}')
+
+  def get(self, name: str) -> Any:
+    module = self.module(name)
     if not hasattr(module, self._attribute):
       raise TypeError(f'{self._package}.{name} defines no {self._attribute}: every {self._kind} module must')
     return getattr(module, self._attribute)

@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Dict
+import math
+from typing import Dict, List
 
 import numpy as np
+
+
+def cell(auc: float, logloss: float, positives: float, examples: float) -> dict:
+  """One scenario x task evaluation; AUC is undefined (NaN, with the reason under `missing`) when the split
+  holds only one class, rather than the 0 or 1 that a thresholded AUC reports there."""
+  out = {'auc': float(auc), 'logloss': float(logloss), 'positives': int(round(positives)), 'examples': int(examples)}
+  reason = ('no rows' if not examples else 'no positive' if not positives else
+            'no negative' if positives == examples else '')
+  if reason:
+    out.update(auc=float('nan'), missing=f'{reason} among {int(examples)} rows')
+  return out
+
+
+def left_out(results: Dict[str, Dict[str, dict]]) -> List[str]:
+  """The cells the mean AUC leaves out, each with its reason: 'scenario/task (no positive among 280 rows)'."""
+  return [f'{scenario}/{task} ({m.get("missing", "AUC undefined")})' for scenario, tasks in results.items()
+          for task, m in tasks.items() if math.isnan(m['auc'])]
 
 
 def eval_table(results: Dict[str, Dict[str, dict]], prefix: str = '') -> Dict[str, float]:
@@ -35,7 +53,7 @@ def format_results(metrics: dict) -> str:
     title += f'; test AUC of the models selected on valid ({metrics["selection"]}: round {chosen})'
   lines = [title, head]
   for scenario, m in test.items():
-    line = f'{scenario[:24]:<24}' + ''.join(f'{m[t]["auc"]:>14.4f}' for t in tasks)
+    line = f'{scenario[:24]:<24}' + ''.join(_auc_text(m[t]['auc']) for t in tasks)
     if oracle:
       line += ''.join(f'{oracle[scenario][t]["auc"]:>14.4f}' for t in tasks)
     lines.append(line)
@@ -44,4 +62,13 @@ def format_results(metrics: dict) -> str:
     tail += f' (oracle {metrics["oracle_mean_auc"]:.4f})'
   if 'last' in metrics:
     tail += f'; the last round\'s models: {mean_auc(metrics["last"]):.4f}'
+  missing = left_out(test)
+  if missing:
+    cells = sum(len(tasks) for tasks in test.values())
+    tail += f'\nthe mean is over {cells - len(missing)} of {cells} cells; left out: ' + '; '.join(missing)
   return '\n'.join(lines + [tail])
+
+
+def _auc_text(auc: float) -> str:
+  return f'{"n/a":>14}' if math.isnan(auc) else f'{auc:>14.4f}'
+

@@ -116,5 +116,8 @@ class FinishedRun:
     if local and not os.path.exists(path):
       raise FileNotFoundError(f'{path} not found: the local parameters of scenario {scenario!r} at round '
                               f'{self.round} are missing from the run directory')
-    client_work.load_state(tf.constant(path), local)
+    if fp.algorithm.personal_mixing:
+      client_work.load_mixed(tf.constant(path), weights, self.model_fn().weights, tf.Variable(0.0))
+    else:
+      client_work.load_state(tf.constant(path), local)
     return model

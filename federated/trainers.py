@@ -21,12 +21,14 @@ from data_pipelines import pipeline
 from data_pipelines.config import PipelineConfig
 from federated import algorithms as algorithms_lib
 from federated import process as process_lib
+from federated import reporting
 from federated import worker as worker_lib
 from federated import telemetry
 from federated.config import RunSetup
 from federated.run_directory import KEEP_CLIENT_ROUNDS, RunDirectory, round_seed, snapshot_name
 from pfmsmt_tf import config as model_config
 from pfmsmt_tf import models
+from pfmsmt_tf import optimization
 from pfmsmt_tf import template as template_lib
 
 REJECTED = 'rejected'  # scenarios whose update of the round held NaN or Inf
@@ -157,8 +159,8 @@ class FederatedTrainer(Trainer):
     out = {}
     for s, o in zip(spec.scenarios, own):
       r = results[o.index]
-      out[s.name] = {t: {'auc': float(r[t]['auc']), 'logloss': float(r[t]['logloss']),
-                         'examples': int(r['examples'])} for t in spec.task_names}
+      out[s.name] = {t: reporting.cell(r[t]['auc'], r[t]['logloss'], r[t]['positives'], r['examples'])
+                     for t in spec.task_names}
     return out
 
   def after_round(self, round_num):
@@ -193,7 +195,10 @@ class CentralizedTrainer(Trainer):
   def __init__(self, setup: RunSetup, spec, data: str, run: RunDirectory, model_fn):
     self.spec, self.data, self.cfg, self.client_cfg, self.run = spec, data, setup.cfg, setup.client_cfg, run
     self.model = model_fn()
-    self.model.compile(tf.keras.optimizers.Adam(setup.client_cfg.learning_rate),
+    optimizer = optimization.EmbeddingScaledAdam(optimization.embedding_variables(self.model),
+                                                 setup.client_cfg.embedding_lr_scale,
+                                                 learning_rate=setup.client_cfg.learning_rate)
+    self.model.compile(optimizer,
                        loss={t: tf.keras.losses.BinaryCrossentropy() for t in spec.task_names},
                        loss_weights={t: 1.0 / len(spec.task_names) for t in spec.task_names})
 
@@ -253,8 +258,9 @@ class CentralizedTrainer(Trainer):
           probs[t].append(p[t].numpy())
       out[s] = {}
       for t in self.spec.task_names:
-        y, p = np.concatenate(labels[t]), np.concatenate(probs[t])
-        out[s][t] = {'auc': metrics_lib.exact_auc(y, p), 'logloss': metrics_lib.log_loss(y, p), 'examples': len(y)}
+        y, p = (np.concatenate(labels[t]), np.concatenate(probs[t])) if labels[t] else (np.zeros(0), np.zeros(0))
+        out[s][t] = reporting.cell(metrics_lib.exact_auc(y, p) if len(y) else np.nan,
+                                   metrics_lib.log_loss(y, p) if len(y) else np.nan, y.sum(), len(y))
     return out
 
 

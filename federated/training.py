@@ -100,9 +100,13 @@ def train(setup: RunSetup, log: Callable[[str], None] = print, placement=None) -
     with open(run.config_json) as f:
       previous = json.load(f)
     for key in ('model', 'client', 'aggregation'):
-      if previous[key] != json.loads(json.dumps(settings[key])):
-        raise ValueError(f'--resume with different {key} settings than the run in {run.root}: '
-                         f'{previous[key]} != {settings[key]}')
+      now = json.loads(json.dumps(settings[key]))
+      if previous[key] != now:
+        # A setting the run's version did not record (added since) counts as different: its default may not
+        # be what that version did.
+        differ = sorted(k for k in set(previous[key]) | set(now) if previous[key].get(k, '(unset)') != now.get(k))
+        raise ValueError(f'--resume with different {key} settings than the run in {run.root}: ' + ', '.join(
+            f'{k} was {previous[key].get(k, "(not recorded)")}, now {now.get(k, "(unset)")}' for k in differ))
   with open(run.config_json, 'w') as f:
     json.dump(settings, f, indent=1)
 

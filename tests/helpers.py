@@ -43,3 +43,31 @@ def small_setup(data: str, output: str, algorithm: str = 'pfmsmtrec', rounds: in
   from federated.config import AggregationConfig, ClientConfig, RunSetup, TrainConfig  # pylint: disable=g-import-not-at-top
   return RunSetup(TrainConfig(data=data, algorithm=algorithm, rounds=rounds, output=output, eval_every=1,
                                        **kw), small_model_config(), ClientConfig(batch_size=128), AggregationConfig())
+
+
+def shaped_csv(path: str, scenario_rows=(400, 400), categorical=2, cardinality=20, numerical=2, tasks=2,
+               label_rate=0.2, seed=0) -> dict:
+  """A CSV of a given shape (columns s, cat_<i>, num_<i>, y_<i>), its labels tied to the first categorical and
+  numerical columns so that a model can learn; returns the `prepare` keywords that read it."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(seed)
+  n = int(sum(scenario_rows))
+  frame = pd.DataFrame({'s': np.repeat([f's{i}' for i in range(len(scenario_rows))], scenario_rows)})
+  logit = np.zeros(n)
+  for i in range(categorical):
+    ids = rng.integers(0, cardinality, n)
+    frame[f'cat_{i}'] = ['c%d' % v for v in ids]
+    if i == 0:
+      logit += np.where(ids % 2 == 0, 1.0, -1.0)
+  for i in range(numerical):
+    frame[f'num_{i}'] = rng.normal(size=n).round(4)
+    if i == 0:
+      logit += frame['num_0'].to_numpy()
+  bias = np.log(label_rate / (1 - label_rate))
+  labels = [f'y_{j}' for j in range(tasks)]
+  for j, name in enumerate(labels):
+    frame[name] = (rng.random(n) < 1 / (1 + np.exp(-(bias + (-1) ** j * logit)))).astype(int)
+  frame.to_csv(path, index=False)
+  return dict(dataset='csv', input=path, scenario_column='s',
+              categorical_columns=[f'cat_{i}' for i in range(categorical)],
+              numerical_columns=[f'num_{i}' for i in range(numerical)], label_columns=labels)

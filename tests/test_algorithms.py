@@ -55,7 +55,8 @@ def test_the_cli_choices_come_from_the_registries():
   flagconfig.define_flags(AggregationConfig, 'test', flag_values=values)
   assert values['algorithm'].parser.enum_values == list(algorithms.names())
   assert values['conflict'].parser.enum_values == list(conflicts.names()) == ['cagrad', 'none', 'pcgrad']
-  assert values['personalization'].parser.enum_values == list(personalization.names()) == ['attention', 'mean']
+  assert values['personalization'].parser.enum_values == list(personalization.names()) == ['attention', 'fedamp',
+                                                                                          'mean']
   with pytest.raises(ValueError, match='conflict methods must be among'):
     AggregationConfig(conflict='mgda')
 

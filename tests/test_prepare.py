@@ -204,7 +204,7 @@ def test_log_standard_transform_is_odd_and_invertible():
 def test_valid_split_is_held_out_of_train_and_statistics_come_from_train_only(tmp_path):
   df = _rows(400)
   df['city'] = [f'c{i}' for i in range(len(df))]  # one city per row: a valid row's city is unseen in train
-  summary, cfg = _prepare_csv(tmp_path, df, valid_fraction=0.25)
+  summary, cfg = _prepare_csv(tmp_path, df, valid_fraction=0.25, min_count=1)  # every train city kept
   spec = spec_lib.load_spec(cfg.output)
   assert spec.splits == ['train', 'valid', 'test']
   ids = {split: np.concatenate([_decode(cfg.output, spec, split, s)['row_id'].round().astype(int)
@@ -238,3 +238,16 @@ def test_synthetic_test_rows_leave_train_unchanged(tmp_path):
   assert big['partitions']['train'] == small['partitions']['train']
   assert big['partitions']['valid'] == small['partitions']['valid']
   assert all(p['rows_kept'] == 900 for p in big['partitions']['test'].values())
+
+
+def test_vocabulary_report_says_what_went_to_the_oov_bucket_and_why(tmp_path):
+  df = _rows(300)
+  df['city'] = ['c0'] * 100 + ['c1'] * 80 + ['c2'] * 60 + [f'once{i}' for i in range(60)]
+  summary, cfg = _prepare_csv(tmp_path, df, valid_fraction=0.0, test_fraction=0.01, min_count=2,
+                              max_vocabulary_size=2)
+  report = summary['vocabularies']['city']['*']
+  assert report['kept'] == 2 and report['over_max_vocabulary_size'] == 1
+  assert report['below_min_count'] == report['distinct'] - 3 and report['below_min_count'] > 40
+  assert 100 < report['train_rows_to_oov'] <= 120  # c2's rows and the single ones, less the few drawn into test
+  assert spec_lib.load_spec(cfg.output).categorical[0].vocabulary_size == 3  # + the OOV bucket
+  assert 'vocabulary city: kept 2 of' in prepare.format_summary(summary)

@@ -157,7 +157,7 @@ def test_run_directory_contract(trained_run):
   assert set(on_disk['test']) == {'NL', 'ES', 'FR', 'US'}
   for scenario in on_disk['test'].values():
     for task in ('ctr', 'ctcvr'):
-      assert set(scenario[task]) == {'auc', 'logloss', 'examples'} and scenario[task]['examples'] == 160
+      assert set(scenario[task]) == {'auc', 'logloss', 'positives', 'examples'} and scenario[task]['examples'] == 160
   assert set(on_disk['oracle']) == {'NL', 'ES', 'FR', 'US'} and 0.5 < on_disk['oracle_mean_auc'] < 1
   assert abs(on_disk['mean_auc'] - np.mean([m[t]['auc'] for m in on_disk['test'].values() for t in m])) < 1e-9
   assert any(f.startswith('events') for f in os.listdir(os.path.join(run, 'tb')))

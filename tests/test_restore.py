@@ -60,3 +60,21 @@ def test_other_data_needs_the_same_encoding(finished):
 def test_missing_run_or_checkpoint_is_a_clear_error(tmp_path):
   with pytest.raises(FileNotFoundError, match='not a run directory'):
     restore.load_setup(str(tmp_path))
+
+
+def test_resume_with_other_settings_names_each_difference(trained_run, tmp_path):
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  import json  # pylint: disable=g-import-not-at-top
+  import shutil  # pylint: disable=g-import-not-at-top
+  from federated import training  # pylint: disable=g-import-not-at-top
+  from tests import helpers  # pylint: disable=g-import-not-at-top
+  run = str(tmp_path / 'run')
+  shutil.copytree(trained_run.run, run)
+  config = json.load(open(f'{run}/config.json'))
+  del config['client']['embedding_lr_scale']  # as a run of a version before that setting wrote it
+  json.dump(config, open(f'{run}/config.json', 'w'))
+  setup = helpers.small_setup(trained_run.data, run, rounds=4, resume=True)
+  setup = dataclasses.replace(setup, client_cfg=dataclasses.replace(setup.client_cfg, learning_rate=0.01))
+  with pytest.raises(ValueError, match=r'client settings .*embedding_lr_scale was \(not recorded\), now 10\.0, '
+                                       r'learning_rate was 0\.001, now 0\.01$'):
+    training.train(setup, log=lambda *_: None)

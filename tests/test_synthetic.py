@@ -117,3 +117,18 @@ def test_unequal_regime_and_its_flags():
     synthetic.SyntheticConfig(scenario_rows=(100, 100))
   with pytest.raises(ValueError, match='scenario_clusters must be in'):
     synthetic.SyntheticConfig(scenario_clusters=5)
+
+
+def test_sparse_ids_regime_has_popularity_skewed_ids_and_no_numerical_feature():
+  from data_pipelines.config import PrepareConfig  # pylint: disable=g-import-not-at-top
+  from data_pipelines.prepare import synthetic_config  # pylint: disable=g-import-not-at-top
+  cfg = synthetic_config(PrepareConfig(regime='sparse_ids'))
+  src = synthetic.SyntheticSource(cfg)
+  assert len(src.categorical) == 3 and not src.numerical
+  rows, _ = read_all(src, 'train', chunk_rows=10_000)
+  counts = rows['categorical_1'].value_counts()
+  assert len(counts) > 3_000 and (counts == 1).mean() > 0.4  # most ids are rare, a few are frequent
+  assert counts.iloc[:20].sum() > 0.2 * len(rows)
+  assert 0.02 < rows['ctr'].mean() < 0.06
+  with pytest.raises(ValueError, match='categorical_vocab needs one size >= 2 per categorical feature'):
+    synthetic.SyntheticConfig(num_categorical=2, categorical_vocab=(10,))

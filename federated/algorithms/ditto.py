@@ -10,4 +10,4 @@ from pfmsmt_tf import template as T
 
 ALGORITHM = Algorithm(name='ditto', family='baseline',
                       description='fedavg plus a personal model per client, pulled to the global one (--reg_lambda)',
-                      template=uniform_template(T.GLOBAL), personal_model=True)
+                      template=uniform_template(T.GLOBAL), personal_model=True, tuned=('reg_lambda',))

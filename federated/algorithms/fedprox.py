@@ -6,4 +6,4 @@ from pfmsmt_tf import template as T
 
 ALGORITHM = Algorithm(name='fedprox', family='baseline',
                       description='fedavg with the proximal term (mu/2)||w - w received||^2 (--prox_mu)',
-                      template=uniform_template(T.GLOBAL), loss_terms=(loss_terms.proximal,))
+                      template=uniform_template(T.GLOBAL), loss_terms=(loss_terms.proximal,), tuned=('prox_mu',))

@@ -37,4 +37,4 @@ def template_rules(model, shared_inputs: bool, federated_bn: bool = True,
 ALGORITHM = Algorithm(
     name='pfmsmtrec', family='pfmsmtrec',
     description='PF-MSMTrec: federated BN, conflict-coordinated and attention-personalized experts and towers',
-    template=template_rules, loss_terms=(loss_terms.personalization_regularizer,))
+    template=template_rules, loss_terms=(loss_terms.personalization_regularizer,), tuned=('tau', 'reg_lambda'))

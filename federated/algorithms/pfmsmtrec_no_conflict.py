@@ -7,4 +7,5 @@ from federated.algorithms import pfmsmtrec
 ALGORITHM = Algorithm(
     name='pfmsmtrec_no_conflict', family='ablation',
     description='pfmsmtrec without conflict coordination (--conflict=none)',
-    template=pfmsmtrec.template_rules, loss_terms=(loss_terms.personalization_regularizer,), conflict='none')
+    template=pfmsmtrec.template_rules, loss_terms=(loss_terms.personalization_regularizer,), conflict='none',
+    tuned=('tau', 'reg_lambda'))

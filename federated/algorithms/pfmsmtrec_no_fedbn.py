@@ -8,4 +8,4 @@ ALGORITHM = Algorithm(
     name='pfmsmtrec_no_fedbn', family='ablation',
     description='pfmsmtrec without federated batch normalization: BatchNorm shared like its layer',
     template=lambda model, shared: pfmsmtrec.template_rules(model, shared, federated_bn=False),
-    loss_terms=(loss_terms.personalization_regularizer,))
+    loss_terms=(loss_terms.personalization_regularizer,), tuned=('tau', 'reg_lambda'))

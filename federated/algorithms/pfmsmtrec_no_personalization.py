@@ -8,4 +8,4 @@ ALGORITHM = Algorithm(
     name='pfmsmtrec_no_personalization', family='ablation',
     description='pfmsmtrec with the mean instead of attention-personalized aggregation (--personalization=mean)',
     template=pfmsmtrec.template_rules, loss_terms=(loss_terms.personalization_regularizer,),
-    personalization='mean')
+    personalization='mean', tuned=('reg_lambda',))

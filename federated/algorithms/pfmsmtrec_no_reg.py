@@ -6,4 +6,4 @@ from federated.algorithms import pfmsmtrec
 ALGORITHM = Algorithm(
     name='pfmsmtrec_no_reg', family='ablation',
     description='pfmsmtrec without the personalization regularizer (lambda = 0)',
-    template=pfmsmtrec.template_rules)
+    template=pfmsmtrec.template_rules, tuned=('tau',))

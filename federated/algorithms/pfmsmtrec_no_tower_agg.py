@@ -8,4 +8,4 @@ ALGORITHM = Algorithm(
     name='pfmsmtrec_no_tower_agg', family='ablation',
     description='pfmsmtrec with local task towers (no personalized tower aggregation)',
     template=lambda model, shared: pfmsmtrec.template_rules(model, shared, tower_aggregation=False),
-    loss_terms=(loss_terms.personalization_regularizer,))
+    loss_terms=(loss_terms.personalization_regularizer,), tuned=('tau', 'reg_lambda'))

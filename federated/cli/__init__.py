@@ -13,6 +13,7 @@ SUBCOMMANDS = {
     'describe': ('federated.cli.describe', 'Parameters per template role and group, bytes per client per round.'),
     'evaluate': ('federated.cli.evaluate', 'Re-evaluates a run\'s selected models, on its data or other prepared data.'),
     'inspect': ('federated.cli.inspect', 'What the aggregator did per round: summary, attention heatmaps, conflicts.'),
+    'tune': ('federated.cli.tune', 'Searches an algorithm\'s settings on valid with a fixed budget; writes a flagfile.'),
     'compare': ('federated.cli.compare', 'Algorithms x seeds under the same settings: report.md/.csv and plots.'),
     'export': ('federated.cli.export', 'One SavedModel per scenario for TF Serving, raw features in.'),
     'worker': ('federated.cli.worker', 'Serves TFF computations for this silo\'s scenarios (pfmsmt train --workers).'),

@@ -1,0 +1,126 @@
+"""Defaults study: the settings a run gets without flags, before and after a change, on dense and sparse data.
+
+Each dataset is prepared and trained twice, once with the previous defaults (`BEFORE`, spelled out) and once
+with today's (no flag), same seeds; the report pairs the two per algorithm and seed (after - before, 95% t
+interval) for the test AUC of the models selected on valid and for the last round's models.
+
+Datasets: `synthetic` (the embedded default: dense features, must not get worse), `sparse_ids` (the synthetic
+regime of three id columns and no numerical feature, built after a user's news file) and `mind` (that kind of
+file itself: the MIND sample of ../shared/data, 8,000 rows, 4 categories, user/news/subcategory ids, 4.5%
+clicks; skipped with a message when absent).
+
+  python benchmarks/defaults.py                      # every dataset, 5 seeds (about 1 hour on 2 cores)
+  python benchmarks/defaults.py --report_only        # the report from the finished runs
+
+Runs are kept under --workdir (a killed study continues where it stopped); the report is
+benchmarks/results/defaults.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from federated import startup  # noqa: E402
+
+tf = startup.import_tensorflow()
+from absl import app, flags, logging  # pylint: disable=g-multiple-import
+
+from data_pipelines.config import PrepareConfig  # noqa: E402
+from federated import comparison, experiment  # noqa: E402
+from federated.config import ClientConfig, CompareConfig, TrainConfig  # noqa: E402
+
+MIND = os.path.join(REPO, '..', 'shared', 'data', 'multi-domain', 'mind_sample.csv')
+# The defaults before issue 15's study, as flags of (prepare, client training).
+BEFORE = (dict(min_count=1), dict(embedding_lr_scale=1.0))
+
+flags.DEFINE_list('datasets', ['synthetic', 'sparse_ids', 'mind'], 'synthetic, sparse_ids and/or mind.')
+flags.DEFINE_list('algorithms', ['pfmsmtrec', 'fedavg'], 'Algorithms on the sparse datasets.')
+flags.DEFINE_list('dense_algorithms', ['pfmsmtrec'], 'Algorithms on the synthetic default.')
+flags.DEFINE_integer('seeds', 5, 'Seeds per algorithm and setting.')
+flags.DEFINE_integer('rounds', 20, 'Rounds on the sparse datasets.')
+flags.DEFINE_integer('dense_rounds', 10, 'Rounds on the synthetic default (as the quality benchmark).')
+flags.DEFINE_boolean('report_only', False, 'Write the report from the finished runs only; train nothing.')
+flags.DEFINE_string('workdir', os.path.join(REPO, 'runs', 'bench-defaults'), 'Where the runs are kept.')
+flags.DEFINE_string('results', os.path.join(REPO, 'benchmarks', 'results'), 'Where the report is written.')
+FLAGS = flags.FLAGS
+
+
+def _prepare_config(dataset: str):
+  if dataset == 'synthetic':
+    return PrepareConfig(dataset='synthetic')
+  if dataset == 'sparse_ids':
+    return PrepareConfig(dataset='synthetic', regime='sparse_ids')
+  if dataset == 'mind':
+    return PrepareConfig(dataset='csv', input=os.path.abspath(MIND), scenario_column='Category',
+                         categorical_columns=('User_ID', 'News_ID', 'SubCategory'), label_columns=('label',))
+  raise app.UsageError(f'unknown dataset {dataset!r}')
+
+
+def _results(dataset: str, setting: str) -> list:
+  prepare_kw, client_kw = BEFORE if setting == 'before' else ({}, {})
+  dense = dataset == 'synthetic'
+  exp = experiment.Experiment(
+      prepare=dataclasses.replace(_prepare_config(dataset), **prepare_kw),
+      compare=CompareConfig(algorithms=tuple(FLAGS.dense_algorithms if dense else FLAGS.algorithms),
+                            seeds=FLAGS.seeds, output=os.path.join(FLAGS.workdir, dataset, setting)),
+      train=TrainConfig(rounds=FLAGS.dense_rounds if dense else FLAGS.rounds, eval_every=1, output='-'),
+      client=ClientConfig(**client_kw))
+  return experiment.run_runs(exp, log=lambda line: print(f'{dataset} {setting}: {line}', flush=True),
+                             train_missing=not FLAGS.report_only)
+
+
+def _settings(prepare_kw: dict, client_kw: dict) -> str:
+  return ', '.join(f'--{k}={v}' for k, v in {**prepare_kw, **client_kw}.items())
+
+
+def _paired(before: list, after: list, key) -> dict:
+  """algorithm -> (seeds, mean before, mean after, (diff, low, high)) over the seeds both settings finished."""
+  b = {(m['algorithm'], m['seed']): key(m) for m in before}
+  a = {(m['algorithm'], m['seed']): key(m) for m in after}
+  out = {}
+  for algorithm in dict.fromkeys(alg for alg, _ in b):
+    seeds = sorted(s for alg, s in b if alg == algorithm and (alg, s) in a)
+    if seeds:
+      out[algorithm] = (len(seeds), sum(b[(algorithm, s)] for s in seeds) / len(seeds),
+                        sum(a[(algorithm, s)] for s in seeds) / len(seeds),
+                        comparison.t_interval([a[(algorithm, s)] - b[(algorithm, s)] for s in seeds]))
+  return out
+
+
+def main(argv) -> None:
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  command = ' '.join(['python'] + [shlex.quote(a) for a in sys.argv])
+  lines = ['# Defaults study', '', f'Command: `{command}`', '',
+           f'Before: {_settings(*BEFORE)}; after: today\'s defaults, '
+           f'{_settings(*[{k: getattr(c, k) for k in kw} for c, kw in zip((PrepareConfig(), ClientConfig()), BEFORE)])}. '
+           'Everything else at its default. Mean test AUC over the scenario x task cells; paired by seed, after - '
+           'before, 95% t interval. 2-core CPU.', '',
+           '| dataset | algorithm | seeds | models | before | after | after - before [95% CI] |',
+           '|---|---|---|---|---|---|---|']
+  for dataset in FLAGS.datasets:
+    if dataset == 'mind' and not os.path.exists(MIND):
+      print(f'mind: skipped, {MIND} is absent')
+      continue
+    before, after = _results(dataset, 'before'), _results(dataset, 'after')
+    rounds = FLAGS.dense_rounds if dataset == 'synthetic' else FLAGS.rounds
+    for label, key in (('selected on valid', lambda m: m['mean_auc']),
+                       (f'round {rounds}', lambda m: m['last_mean_auc'])):
+      for algorithm, (n, b, a, (d, low, high)) in _paired(before, after, key).items():
+        lines.append(f'| {dataset} | {algorithm} | {n} | {label} | {b:.4f} | {a:.4f} | '
+                     f'{d:+.4f} [{low:+.4f}, {high:+.4f}] |')
+  text = '\n'.join(lines) + '\n'
+  print(text)
+  os.makedirs(FLAGS.results, exist_ok=True)
+  with open(os.path.join(FLAGS.results, 'defaults.md'), 'w') as f:
+    f.write(text)
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,134 @@
+"""Hyperparameter search with the same budget for every algorithm, scored on the valid split only.
+
+Optuna's TPE sampler (seeded) searches the client settings every algorithm has (`COMMON`) and the knobs the
+algorithm declares as its own (`Algorithm.tuned`); `SPACE` holds every range, in one place, so no
+algorithm gets a wider search than another. Each trial is one run (OUTPUT/trials/trial_<n>) with the
+run's own seed; its score is the mean valid AUC of the models selected on valid, never a test number.
+
+Optuna (not Vizier, which the stack pins for TFF: its designers need jax libraries the pinned jax cannot
+take; not Keras Tuner, which tunes one Keras model, not a federated process): a small pure-Python
+dependency whose SQLite storage makes a killed search continue where it stopped. The best trial's
+settings are written as OUTPUT/best.flags, a flagfile `pfmsmt train` and `compare` accept, and every
+trial to OUTPUT/tuning.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from typing import Callable, Dict, List
+
+from federated import algorithms
+from federated.config import RunSetup
+
+# name -> (kind, low, high): 'log' (float, log-uniform), 'float' (uniform) or 'int' (uniform).
+SPACE = {
+    'learning_rate': ('log', 1e-4, 1e-2),
+    'local_epochs': ('int', 1, 3),
+    'embedding_lr_scale': ('log', 1.0, 30.0),
+    'tau': ('log', 0.05, 5.0),
+    'reg_lambda': ('log', 1e-4, 1.0),
+    'prox_mu': ('log', 1e-4, 1.0),
+    'apfl_alpha': ('float', 0.0, 1.0),
+    'fedamp_alpha': ('log', 1.0, 1000.0),
+    'fedamp_sigma': ('log', 1.0, 10_000.0),
+}
+COMMON = ('learning_rate', 'local_epochs', 'embedding_lr_scale')
+STUDY_FILE, BEST_FLAGS, TRIALS_FILE = 'study.db', 'best.flags', 'tuning.json'
+
+
+def searched(algorithm: str) -> List[str]:
+  """The settings searched for `algorithm`: the common ones, then its own."""
+  own = algorithms.get(algorithm).tuned
+  unknown = [n for n in own if n not in SPACE]
+  if unknown:
+    raise ValueError(f'algorithm {algorithm} tunes {unknown}, which tuning.SPACE does not define')
+  return list(COMMON) + [n for n in own if n not in COMMON]
+
+
+def with_settings(setup: RunSetup, params: Dict[str, float]) -> RunSetup:
+  """`setup` with `params` in the config that owns each (client or aggregation)."""
+  client = {k: v for k, v in params.items() if hasattr(setup.client_cfg, k)}
+  aggregation = {k: v for k, v in params.items() if hasattr(setup.aggregation_cfg, k)}
+  unknown = set(params) - set(client) - set(aggregation)
+  if unknown:
+    raise ValueError(f'tuned settings {sorted(unknown)} are neither client nor aggregation settings')
+  return dataclasses.replace(setup, client_cfg=dataclasses.replace(setup.client_cfg, **client),
+                             aggregation_cfg=dataclasses.replace(setup.aggregation_cfg, **aggregation))
+
+
+def apply(setup: RunSetup, params: Dict[str, float], output: str) -> RunSetup:
+  """A trial's setup: `setup` with `params`, written afresh to `output`."""
+  setup = with_settings(setup, params)
+  return dataclasses.replace(setup, cfg=dataclasses.replace(setup.cfg, output=output, overwrite=True, resume=False))
+
+
+def load_best(folder: str, algorithm: str) -> Dict[str, float] | None:
+  """The best settings `pfmsmt tune` found for `algorithm` in FOLDER/<algorithm>/ (None: not tuned there)."""
+  path = os.path.join(folder, algorithm, TRIALS_FILE)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    record = json.load(f)
+  if record['algorithm'] != algorithm:
+    raise ValueError(f'{path} is the search of {record["algorithm"]}, not of {algorithm}')
+  return record['best']['params']
+
+
+def valid_score(metrics: dict) -> float:
+  """The mean valid AUC of the selected models over the cells where it is defined."""
+  aucs = [m['auc'] for tasks in metrics['valid'].values() for m in tasks.values()
+          if m['auc'] is not None and not math.isnan(m['auc'])]
+  return sum(aucs) / len(aucs) if aucs else float('nan')
+
+
+def _suggest(trial, name: str):
+  kind, low, high = SPACE[name]
+  if kind == 'int':
+    return trial.suggest_int(name, low, high)
+  return trial.suggest_float(name, low, high, log=kind == 'log')
+
+
+def tune(setup: RunSetup, budget: int, output: str, train: Callable[[RunSetup], dict], log=print) -> dict:
+  """Runs trials until `budget` of them are complete (finished ones in OUTPUT/study.db are kept); returns
+  the best trial's {'params', 'score', 'run'} and writes best.flags and tuning.json."""
+  import optuna  # pylint: disable=g-import-not-at-top
+  if budget < 1:
+    raise ValueError(f'--budget must be >= 1, got {budget}')
+  os.makedirs(output, exist_ok=True)
+  optuna.logging.set_verbosity(optuna.logging.WARNING)
+  storage = optuna.storages.RDBStorage(f'sqlite:///{os.path.abspath(os.path.join(output, STUDY_FILE))}',
+                                       heartbeat_interval=60, grace_period=120)
+  study = optuna.create_study(study_name=setup.cfg.algorithm, storage=storage, direction='maximize',
+                              sampler=optuna.samplers.TPESampler(seed=setup.cfg.seed), load_if_exists=True)
+  optuna.storages.fail_stale_trials(study)  # a trial killed with the process is rerun, not counted
+  names = searched(setup.cfg.algorithm)
+
+  def objective(trial):
+    params = {n: _suggest(trial, n) for n in names}
+    run_dir = os.path.join(output, 'trials', f'trial_{trial.number}')
+    trial.set_user_attr('run', run_dir)
+    score = valid_score(train(apply(setup, params, run_dir)))
+    log(f'trial {trial.number}: valid mean AUC {score:.4f} with ' +
+        ', '.join(f'{k}={v:.4g}' for k, v in params.items()))
+    return score
+
+  def complete():
+    return sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+
+  while complete() < budget:
+    study.optimize(objective, n_trials=1, catch=(FloatingPointError,))
+  trials = [{'number': t.number, 'state': t.state.name, 'params': t.params, 'score': t.value,
+             'run': t.user_attrs.get('run')} for t in study.trials]
+  best = study.best_trial
+  result = {'algorithm': setup.cfg.algorithm, 'budget': budget, 'searched': {n: SPACE[n] for n in names},
+            'best': {'params': best.params, 'score': best.value, 'run': best.user_attrs.get('run')},
+            'trials': trials}
+  with open(os.path.join(output, TRIALS_FILE), 'w') as f:
+    json.dump(result, f, indent=1)
+  with open(os.path.join(output, BEST_FLAGS), 'w') as f:
+    f.write(f'# pfmsmt tune: {setup.cfg.algorithm}, best of {budget} trials, valid mean AUC {best.value:.4f}\n')
+    f.writelines(f'--{k}={v}\n' for k, v in best.params.items())
+  return result['best']

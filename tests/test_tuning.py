@@ -1,0 +1,115 @@
+"""`pfmsmt tune`: the searched settings per algorithm, a resumable study scored on valid, and a flagfile that the
+train flags accept. The runs are replaced by a known score function here; tests/test_cli.py runs a real one."""
+
+import json
+import math
+import os
+
+from absl import flags
+import pytest
+
+from data_pipelines import flagconfig
+from federated import algorithms, tuning
+from federated.config import AggregationConfig, ClientConfig, RunSetup, TrainConfig
+from pfmsmt_tf.config import ModelConfig
+
+
+def _setup(algorithm, output):
+  return RunSetup(TrainConfig(algorithm=algorithm, output=output, seed=0), ModelConfig(), ClientConfig(),
+                  AggregationConfig())
+
+
+def _fake_train(calls):
+  """A run whose valid AUC peaks at learning_rate 1e-3 and tau 0.5; one scenario's cell is undefined."""
+  def train(setup):
+    calls.append(setup)
+    lr, tau = setup.client_cfg.learning_rate, setup.aggregation_cfg.tau
+    score = 0.9 - 0.1 * abs(math.log10(lr) + 3) - 0.05 * abs(math.log10(tau / 0.5))
+    return {'valid': {'a': {'t': {'auc': score}}, 'b': {'t': {'auc': float('nan')}}}}
+  return train
+
+
+def test_every_algorithm_searches_the_common_settings_and_its_own():
+  assert tuning.searched('fedavg') == list(tuning.COMMON)
+  assert tuning.searched('pfmsmtrec') == list(tuning.COMMON) + ['tau', 'reg_lambda']
+  assert tuning.searched('fedprox')[-1] == 'prox_mu' and tuning.searched('apfl')[-1] == 'apfl_alpha'
+  for a in algorithms.all_algorithms():
+    tuning.searched(a.name)  # every declared knob has a range
+    assert all(hasattr(ClientConfig(), n) or hasattr(AggregationConfig(), n) for n in a.tuned), a.name
+
+
+def test_a_search_is_scored_on_valid_resumes_and_writes_a_flagfile(tmp_path):
+  out = str(tmp_path / 'tune')
+  calls = []
+  best = tuning.tune(_setup('pfmsmtrec', out), 4, out, _fake_train(calls), log=lambda *_: None)
+  assert len(calls) == 4 and len({c.cfg.output for c in calls}) == 4
+  assert all(c.cfg.output.startswith(os.path.join(out, 'trials')) and c.cfg.seed == 0 for c in calls)
+  assert set(best['params']) == {'learning_rate', 'local_epochs', 'embedding_lr_scale', 'tau', 'reg_lambda'}
+  record = json.load(open(os.path.join(out, tuning.TRIALS_FILE)))
+  assert best['score'] == max(t['score'] for t in record['trials']) and len(record['trials']) == 4
+
+  more = []
+  tuning.tune(_setup('pfmsmtrec', out), 6, out, _fake_train(more), log=lambda *_: None)
+  assert len(more) == 2  # the 4 finished trials are kept
+
+  values = flags.FlagValues()
+  flagconfig.define_flags(ClientConfig, 'test', flag_values=values)
+  flagconfig.define_flags(AggregationConfig, 'test', flag_values=values)
+  values(['x', f'--flagfile={os.path.join(out, tuning.BEST_FLAGS)}'])
+  tuned = json.load(open(os.path.join(out, tuning.TRIALS_FILE)))['best']['params']
+  assert values['tau'].value == pytest.approx(tuned['tau']) and values['local_epochs'].value == tuned['local_epochs']
+
+
+def test_budget_must_be_positive(tmp_path):
+  with pytest.raises(ValueError, match='--budget must be >= 1'):
+    tuning.tune(_setup('fedavg', str(tmp_path)), 0, str(tmp_path), _fake_train([]))
+
+
+@pytest.mark.slow
+def test_pfmsmt_tune_runs_trials_and_train_accepts_its_flagfile(tmp_path):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  from federated import api  # pylint: disable=g-import-not-at-top
+  data = api.prepare(output=str(tmp_path / 'data'), rows_per_scenario=300).output
+  small = ['--embedding_dim=4', '--expert_units=8', '--tower_units=4', '--rounds=1']
+  out = str(tmp_path / 'tune')
+  cli = [sys.executable, '-m', 'federated.cli', 'tune', f'--data={data}', '--algorithm=fedprox', '--budget=2',
+         f'--output={out}'] + small
+  done = subprocess.run(cli, capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert 'best of 2 trials: valid mean AUC' in done.stdout and '--prox_mu=' in done.stdout
+  record = json.load(open(os.path.join(out, tuning.TRIALS_FILE)))
+  assert [t['state'] for t in record['trials']] == ['COMPLETE', 'COMPLETE']
+  train = [sys.executable, '-m', 'federated.cli', 'train', f'--data={data}', '--algorithm=fedprox',
+           f'--flagfile={os.path.join(out, tuning.BEST_FLAGS)}', f'--output={tmp_path / "run"}'] + small
+  done = subprocess.run(train, capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-2000:]
+  config = json.load(open(tmp_path / 'run' / 'config.json'))
+  assert json.dumps(config).count(str(record['best']['params']['prox_mu'])) >= 1
+
+
+def test_compare_runs_each_algorithm_at_its_tuned_settings(tmp_path, monkeypatch):
+  from federated import comparison  # pylint: disable=g-import-not-at-top
+  from federated.config import CompareConfig  # pylint: disable=g-import-not-at-top
+  tuned = str(tmp_path / 'tuned')
+  tuning.tune(_setup('pfmsmtrec', os.path.join(tuned, 'pfmsmtrec')), 2, os.path.join(tuned, 'pfmsmtrec'),
+              _fake_train([]), log=lambda *_: None)
+  best = tuning.load_best(tuned, 'pfmsmtrec')
+  assert tuning.load_best(tuned, 'fedavg') is None
+  trained = {}
+
+  def fake_train(setup, log):
+    del log
+    trained[setup.cfg.algorithm] = setup
+    os.makedirs(setup.cfg.output, exist_ok=True)
+    raise SystemExit  # enough: the settings each run would train with are what is checked
+
+  monkeypatch.setattr(comparison.training, 'train', fake_train)
+  monkeypatch.setattr(comparison, 'prepare', type('P', (), {'resolve_data': staticmethod(lambda d, o, log: d)}))
+  monkeypatch.setattr(comparison, 'test_label_counts', lambda data: {})
+  cfg = CompareConfig(algorithms=('pfmsmtrec',), seeds=1, output=str(tmp_path / 'cmp'), tuned=tuned,
+                      logistic_reference=False)
+  with pytest.raises(SystemExit):
+    comparison.run_all(cfg, _setup('pfmsmtrec', str(tmp_path / 'cmp')), log=lambda *_: None)
+  setup = trained['pfmsmtrec']
+  assert setup.client_cfg.learning_rate == best['learning_rate'] and setup.aggregation_cfg.tau == best['tau']
