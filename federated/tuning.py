@@ -18,6 +18,7 @@ import dataclasses
 import json
 import math
 import os
+import warnings
 from typing import Callable, Dict, List
 
 from federated import algorithms
@@ -99,27 +100,30 @@ def tune(setup: RunSetup, budget: int, output: str, train: Callable[[RunSetup], 
     raise ValueError(f'--budget must be >= 1, got {budget}')
   os.makedirs(output, exist_ok=True)
   optuna.logging.set_verbosity(optuna.logging.WARNING)
-  storage = optuna.storages.RDBStorage(f'sqlite:///{os.path.abspath(os.path.join(output, STUDY_FILE))}',
-                                       heartbeat_interval=60, grace_period=120)
-  study = optuna.create_study(study_name=setup.cfg.algorithm, storage=storage, direction='maximize',
-                              sampler=optuna.samplers.TPESampler(seed=setup.cfg.seed), load_if_exists=True)
-  optuna.storages.fail_stale_trials(study)  # a trial killed with the process is rerun, not counted
   names = searched(setup.cfg.algorithm)
 
   def objective(trial):
     params = {n: _suggest(trial, n) for n in names}
     run_dir = os.path.join(output, 'trials', f'trial_{trial.number}')
     trial.set_user_attr('run', run_dir)
-    score = valid_score(train(apply(setup, params, run_dir)))
+    metrics = train(apply(setup, params, run_dir))
+    score = valid_score(metrics) if metrics.get('valid') else float('nan')
+    if math.isnan(score):
+      raise ValueError(f'trial {trial.number} ({run_dir}) has no valid AUC to score: tuning needs a valid split '
+                       'with both classes (prepare with --valid_fraction > 0)')
     log(f'trial {trial.number}: valid mean AUC {score:.4f} with ' +
         ', '.join(f'{k}={v:.4g}' for k, v in params.items()))
     return score
 
-  def complete():
-    return sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
-
-  while complete() < budget:
-    study.optimize(objective, n_trials=1, catch=(FloatingPointError,))
+  with warnings.catch_warnings():  # heartbeats and stale-trial handling are marked experimental
+    warnings.simplefilter('ignore', optuna.exceptions.ExperimentalWarning)
+    storage = optuna.storages.RDBStorage(f'sqlite:///{os.path.abspath(os.path.join(output, STUDY_FILE))}',
+                                         heartbeat_interval=60, grace_period=120)
+    study = optuna.create_study(study_name=setup.cfg.algorithm, storage=storage, direction='maximize',
+                                sampler=optuna.samplers.TPESampler(seed=setup.cfg.seed), load_if_exists=True)
+    optuna.storages.fail_stale_trials(study)  # a trial killed with the process is rerun, not counted
+    while sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) < budget:
+      study.optimize(objective, n_trials=1)
   trials = [{'number': t.number, 'state': t.state.name, 'params': t.params, 'score': t.value,
              'run': t.user_attrs.get('run')} for t in study.trials]
   best = study.best_trial

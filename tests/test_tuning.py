@@ -113,3 +113,11 @@ def test_compare_runs_each_algorithm_at_its_tuned_settings(tmp_path, monkeypatch
     comparison.run_all(cfg, _setup('pfmsmtrec', str(tmp_path / 'cmp')), log=lambda *_: None)
   setup = trained['pfmsmtrec']
   assert setup.client_cfg.learning_rate == best['learning_rate'] and setup.aggregation_cfg.tau == best['tau']
+
+
+def test_a_run_without_a_valid_score_stops_the_search_with_the_reason(tmp_path):
+  def no_valid(setup):
+    del setup
+    return {'valid': {'a': {'t': {'auc': float('nan')}}}}
+  with pytest.raises(ValueError, match=r'trial 0 .* has no valid AUC to score: tuning needs a valid split'):
+    tuning.tune(_setup('fedavg', str(tmp_path)), 2, str(tmp_path), no_valid, log=lambda *_: None)
