@@ -19,6 +19,7 @@ ORDER = [  # (file, what produced it)
     ('telemetry_synthetic.md', 'python benchmarks/telemetry.py --datasets=synthetic'),
     ('quality_census.md', 'python benchmarks/quality.py --datasets=census'),
     ('telemetry_census.md', 'python benchmarks/telemetry.py --datasets=census'),
+    ('defaults.md', 'python benchmarks/defaults.py'),
     ('quality_synthetic_personalized_inputs.md', 'pfmsmt compare --template=templates/pfmsmtrec_personalized_inputs.json '
      '(the earlier protocol: last-round test AUC, 3 seeds, no paired intervals)'),
     ('quality_census_quick.md', 'python benchmarks/quality.py --quick --datasets=census'),

@@ -115,6 +115,12 @@ def _task_pcgrad_gradients(tape, losses, extra, trainable, seed):
   return tuple(o + e for o, e in zip(out, extra_grads))
 
 
+def _assign_steps(variables, updated, scales) -> None:
+  """Each variable takes `scale` times the optimizer's step to its updated value."""
+  for v, u, scale in zip(variables, updated, scales):
+    v.assign(u if scale == 1.0 else v + scale * (u - v))
+
+
 def _train(model, dataset, tasks, optimizer, extra_loss, task_pcgrad=False, seed=None, variables=None,
            embedding_scale=1.0):
   """Minibatch training of `variables` (default: every trainable one, the others held fixed); returns the
@@ -137,8 +143,7 @@ def _train(model, dataset, tasks, optimizer, extra_loss, task_pcgrad=False, seed
       grads = tuple(_dense(tape.gradient(loss, trainable), trainable))
     step += 1
     opt_state, updated = optimizer.next(opt_state, trainable, grads)
-    for v, u, scale in zip(trainable, updated, scales):
-      v.assign(u if scale == 1.0 else v + scale * (u - v))
+    _assign_steps(trainable, updated, scales)
     n = tf.cast(tf.shape(labels[tasks[0]])[0], tf.float32)
     sums += n * tf.stack(losses)
     count += n
@@ -164,8 +169,7 @@ def _train_mixed(personal, shared, mixed, alpha, dataset, tasks, optimizer, embe
     g = _dense(tape.gradient(loss, m_vars), m_vars)
     d_alpha = tf.add_n([tf.reduce_sum((v - w) * gi) for v, w, gi in zip(v_vars, w_vars, g)])
     opt_state, updated = optimizer.next(opt_state, variables, tuple(alpha * gi for gi in g) + (d_alpha,))
-    for v, u, scale in zip(variables, updated, scales):
-      v.assign(u if scale == 1.0 else v + scale * (u - v))
+    _assign_steps(variables, updated, scales)
     alpha.assign(tf.clip_by_value(alpha, 0.0, 1.0))
     for p, m in zip(personal.non_trainable_weights, mixed.non_trainable_weights):
       p.assign(m)
