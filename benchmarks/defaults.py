@@ -1,8 +1,9 @@
 """Defaults study: the settings a run gets without flags, before and after a change, on dense and sparse data.
 
-Each dataset is prepared and trained twice, once with the previous defaults (`BEFORE`, spelled out) and once
-with today's (no flag), same seeds; the report pairs the two per algorithm and seed (after - before, 95% t
-interval) for the test AUC of the models selected on valid and for the last round's models.
+Each dataset is prepared and trained with the previous defaults (`before`, spelled out), with today's (no
+flag) and with a candidate that was not made the default (`emb10`), same seeds; the report pairs each with
+`before` per algorithm and seed (95% t interval) for the test AUC of the models selected on valid and for
+the last round's models.
 
 Datasets: `synthetic` (the embedded default: dense features, must not get worse), `sparse_ids` (the synthetic
 regime of three id columns and no numerical feature, built after a user's news file) and `mind` (that kind of
@@ -36,8 +37,14 @@ from federated import comparison, experiment  # noqa: E402
 from federated.config import ClientConfig, CompareConfig, TrainConfig  # noqa: E402
 
 MIND = os.path.join(REPO, '..', 'shared', 'data', 'multi-domain', 'mind_sample.csv')
-# The defaults before issue 15's study, as flags of (prepare, client training).
-BEFORE = (dict(min_count=1), dict(embedding_lr_scale=1.0))
+# Each setting as flags of (prepare, client training); `after` is today's defaults, `before` those before
+# issue 15's study, `embedding_lr_scale=10` the candidate that was measured and not made the default.
+SETTINGS = {
+    'before': (dict(min_count=1, max_vocabulary_size=0), dict(embedding_lr_scale=1.0)),
+    'after': ({}, {}),
+    'emb10': ({}, dict(embedding_lr_scale=10.0)),
+}
+LABELS = {'before': 'before', 'after': 'today\'s defaults', 'emb10': '--embedding_lr_scale=10'}
 
 flags.DEFINE_list('datasets', ['synthetic', 'sparse_ids', 'mind'], 'synthetic, sparse_ids and/or mind.')
 flags.DEFINE_list('algorithms', ['pfmsmtrec', 'fedavg'], 'Algorithms on the sparse datasets.')
@@ -45,6 +52,7 @@ flags.DEFINE_list('dense_algorithms', ['pfmsmtrec'], 'Algorithms on the syntheti
 flags.DEFINE_integer('seeds', 5, 'Seeds per algorithm and setting.')
 flags.DEFINE_integer('rounds', 20, 'Rounds on the sparse datasets.')
 flags.DEFINE_integer('dense_rounds', 10, 'Rounds on the synthetic default (as the quality benchmark).')
+flags.DEFINE_list('settings', ['after', 'emb10'], 'Settings paired with `before`: after (today\'s defaults), emb10.')
 flags.DEFINE_boolean('report_only', False, 'Write the report from the finished runs only; train nothing.')
 flags.DEFINE_string('workdir', os.path.join(REPO, 'runs', 'bench-defaults'), 'Where the runs are kept.')
 flags.DEFINE_string('results', os.path.join(REPO, 'benchmarks', 'results'), 'Where the report is written.')
@@ -63,7 +71,7 @@ def _prepare_config(dataset: str):
 
 
 def _results(dataset: str, setting: str) -> list:
-  prepare_kw, client_kw = BEFORE if setting == 'before' else ({}, {})
+  prepare_kw, client_kw = SETTINGS[setting]
   dense = dataset == 'synthetic'
   exp = experiment.Experiment(
       prepare=dataclasses.replace(_prepare_config(dataset), **prepare_kw),
@@ -97,24 +105,28 @@ def main(argv) -> None:
   del argv
   logging.set_verbosity(logging.WARNING)
   command = ' '.join(['python'] + [shlex.quote(a) for a in sys.argv])
+  today = _settings(*[{k: getattr(c, k) for k in kw} for c, kw in zip((PrepareConfig(), ClientConfig()),
+                                                                      SETTINGS['before'])])
   lines = ['# Defaults study', '', f'Command: `{command}`', '',
-           f'Before: {_settings(*BEFORE)}; after: today\'s defaults, '
-           f'{_settings(*[{k: getattr(c, k) for k in kw} for c, kw in zip((PrepareConfig(), ClientConfig()), BEFORE)])}. '
-           'Everything else at its default. Mean test AUC over the scenario x task cells; paired by seed, after - '
-           'before, 95% t interval. 2-core CPU.', '',
-           '| dataset | algorithm | seeds | models | before | after | after - before [95% CI] |',
-           '|---|---|---|---|---|---|---|']
+           f'Before: {_settings(*SETTINGS["before"])}; today\'s defaults: {today}; the candidate: today\'s '
+           f'defaults with {_settings(*SETTINGS["emb10"])}. Everything else at its default. Mean test AUC over the '
+           'scenario x task cells, of the models selected on valid and of the last round\'s; each setting paired '
+           'with `before` by seed (setting - before, 95% t interval). 2-core CPU.', '',
+           '| dataset | algorithm | setting | seeds | models | before | setting | setting - before [95% CI] |',
+           '|---|---|---|---|---|---|---|---|']
   for dataset in FLAGS.datasets:
     if dataset == 'mind' and not os.path.exists(MIND):
       print(f'mind: skipped, {MIND} is absent')
       continue
-    before, after = _results(dataset, 'before'), _results(dataset, 'after')
+    before = _results(dataset, 'before')
     rounds = FLAGS.dense_rounds if dataset == 'synthetic' else FLAGS.rounds
-    for label, key in (('selected on valid', lambda m: m['mean_auc']),
-                       (f'round {rounds}', lambda m: m['last_mean_auc'])):
-      for algorithm, (n, b, a, (d, low, high)) in _paired(before, after, key).items():
-        lines.append(f'| {dataset} | {algorithm} | {n} | {label} | {b:.4f} | {a:.4f} | '
-                     f'{d:+.4f} [{low:+.4f}, {high:+.4f}] |')
+    for setting in FLAGS.settings:
+      other = _results(dataset, setting)
+      for label, key in (('selected on valid', lambda m: m['mean_auc']),
+                         (f'round {rounds}', lambda m: m['last_mean_auc'])):
+        for algorithm, (n, b, a, (d, low, high)) in _paired(before, other, key).items():
+          lines.append(f'| {dataset} | {algorithm} | {LABELS[setting]} | {n} | {label} | {b:.4f} | {a:.4f} | '
+                       f'{d:+.4f} [{low:+.4f}, {high:+.4f}] |')
   text = '\n'.join(lines) + '\n'
   print(text)
   os.makedirs(FLAGS.results, exist_ok=True)

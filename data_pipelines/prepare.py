@@ -25,6 +25,8 @@ from data_pipelines.config import PrepareConfig
 from data_pipelines.errors import InputError
 from data_pipelines import metrics
 
+# Fewer train rows than this per vocabulary value on average: prepare points at --embedding_lr_scale.
+SPARSE_ROWS_PER_VALUE = 20
 SCENARIO_NOT_IN_TRAIN = 'scenario_not_in_train'
 SCENARIO_NOT_IN_ENCODING = 'scenario_not_in_encoding'  # with --encoding_from
 
@@ -276,8 +278,12 @@ def format_summary(summary: dict) -> str:
       lines.append(line)
   t = summary['totals']
   lines.append(f'total: read {t["rows_read"]}, kept {t["rows_kept"]}, dropped {t["rows_dropped"] or 0}')
+  train_rows = sum(p['rows_kept'] for p in summary['partitions'].get('train', {}).values())
   for feature, scopes in summary.get('vocabularies', {}).items():
     for scope, v in scopes.items():
+      if v['kept'] and train_rows / v['kept'] < SPARSE_ROWS_PER_VALUE:
+        lines.append(f'vocabulary {feature}: {train_rows / v["kept"]:.1f} train rows per kept value, sparse ids; '
+                     'see --embedding_lr_scale (measured in benchmarks/results/defaults.md)')
       if v['train_rows_to_oov']:
         lines.append(
             f'vocabulary {feature}' + ('' if scope == spec_lib.SHARED_SCOPE else f' ({scope})') +

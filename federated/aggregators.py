@@ -38,21 +38,43 @@ def aggregate_group(updates: tf.Tensor, counts: tf.Tensor, conflict: str, seed: 
 
 
 def aggregate_group_with_stats(updates: tf.Tensor, counts: tf.Tensor, conflict: str, seed: tf.Tensor,
-                               cfg: AggregationConfig, offsets: tf.Tensor | None = None):
-  """The group's [K, D] result and the measurements of each step (federated/telemetry.py reads them).
+                               cfg: AggregationConfig, rule: str | None = None, state=None):
+  """The group's [K, D] result, the measurements of each step (federated/telemetry.py reads them) and the
+  rule's new state (personalization.initial_state: empty for a rule without one).
 
-  With `offsets` (each client's parameters less their common start, for a rule on parameters), the rule
-  mixes offsets + coordinated updates, and row k of the result is client k's new offset less its old one.
+  The personalization `rule` (default --personalization) mixes the coordinated updates; a rule on
+  parameters mixes state['offsets'] + coordinated updates (each client's parameters less their common
+  start), and row k of the result is client k's new offset less its old one; a rule with hyper-weights
+  (FedHCA2) adds to each update hyper_k times its row of the rule's base combination, each hyper_k first
+  moved by --hyper_lr times <what was added to client k last round, its update now> (its next update going
+  the same way says more of it helps), within [0, 1].
   """
+  rule = rule or cfg.personalization
+  kind = personalization.kind(rule)
+  if state is None:  # a single round from the rule's starting state
+    state = personalization.initial_state(rule, updates.shape, cfg)
   coordinated, conflict_stats = conflicts.get(conflict)(updates, seed, cfg)
-  mixed = coordinated if offsets is None else offsets + coordinated
-  weights = personalization.get(cfg.personalization)(mixed, counts, cfg)
+  new_state = collections.OrderedDict()
+  if kind == personalization.ON_PARAMETERS:
+    mixed = state['offsets'] + coordinated
+    weights = personalization.get(rule)(mixed, counts, cfg)
+    result = tf.matmul(weights, mixed) - state['offsets']
+    new_state['offsets'] = state['offsets'] + result
+  elif kind == personalization.HYPER:
+    hyper = tf.clip_by_value(
+        state['hyper'] + cfg.hyper_lr * tf.reduce_sum(state['added'] * coordinated, axis=1), 0.0, 1.0)
+    base = personalization.module(rule).base(coordinated, counts, cfg)
+    weights = tf.eye(tf.shape(base)[0], dtype=base.dtype) + hyper[:, tf.newaxis] * base
+    new_state['hyper'], new_state['added'] = hyper, tf.matmul(base, coordinated)
+    result = tf.matmul(weights, coordinated)
+  else:
+    weights = personalization.get(rule)(coordinated, counts, cfg)
+    result = tf.matmul(weights, coordinated)
   stats = collections.OrderedDict(
       update_norm=tf.norm(updates, axis=1), cosine_before=cosine_matrix(updates),
       cosine_after=cosine_matrix(coordinated), attention=weights)
   stats.update(conflict_stats)
-  result = tf.matmul(weights, mixed)
-  return (result if offsets is None else result - offsets), stats
+  return result, stats, new_state
 
 
 # ------------------------------------------------------------------------------------------ the factory
@@ -76,8 +98,10 @@ class TemplateAggregationFactory(tff.aggregators.WeightedAggregationFactory):
 
   def __init__(self, group_conflicts: Mapping[str, str], cfg: AggregationConfig = AggregationConfig(),
                global_factory: tff.aggregators.WeightedAggregationFactory |
-               tff.aggregators.UnweightedAggregationFactory | None = None):
+               tff.aggregators.UnweightedAggregationFactory | None = None,
+               group_rules: Mapping[str, str] | None = None):
     self._conflicts = dict(group_conflicts)
+    self._rules = {g: (group_rules or {}).get(g, cfg.personalization) for g in self._conflicts}
     self._cfg = cfg
     self._global_factory = global_factory or tff.aggregators.MeanFactory()
 
@@ -97,42 +121,29 @@ class TemplateAggregationFactory(tff.aggregators.WeightedAggregationFactory):
     def zero_round():
       return tf.constant(0, tf.int32)
 
-    # A rule on parameters (FedAMP) needs each client's parameters: the aggregator keeps their offsets from
-    # the common start, the sum of every result it has returned.
-    on_parameters = bool(groups) and personalization.on_parameters(cfg.personalization)
+    # A rule with state (FedAMP's offsets, FedHCA2's hyper-weights) keeps it in the aggregator's state.
+    rules = self._rules
 
     @tff.tensorflow.computation
-    def zero_offsets():
-      return collections.OrderedDict((g, tf.zeros(personalized_type[g].shape, personalized_type[g].dtype))
-                                     for g in groups)
+    def initial_rule_state():
+      return collections.OrderedDict(
+          (g, personalization.initial_state(rules[g], personalized_type[g].shape, cfg)) for g in groups)
 
     @tff.federated_computation
     def init_fn():
       global_state = global_process.initialize() if has_global else tff.federated_value((), tff.SERVER)
-      parts = collections.OrderedDict(global_state=global_state, round=tff.federated_eval(zero_round, tff.SERVER))
-      if on_parameters:
-        parts['offsets'] = tff.federated_eval(zero_offsets, tff.SERVER)
-      return tff.federated_zip(parts)
+      return tff.federated_zip(collections.OrderedDict(
+          global_state=global_state, round=tff.federated_eval(zero_round, tff.SERVER),
+          rules=tff.federated_eval(initial_rule_state, tff.SERVER)))
 
-    def personalize_groups(matrices, counts, round_num, offsets):
+    @tff.tensorflow.computation(personalized_type, counts_type, tf.int32, initial_rule_state.type_signature.result)
+    def server_personalize(matrices, counts, round_num, rule_state):
       out = collections.OrderedDict(
-          (g, aggregate_group_with_stats(matrices[g], counts, conflicts[g], round_num, cfg,
-                                         offsets[g] if offsets is not None else None)) for g in groups)
-      return collections.OrderedDict(result=collections.OrderedDict((g, r) for g, (r, _) in out.items()),
-                                     stats=collections.OrderedDict((g, m) for g, (_, m) in out.items()))
-
-    if on_parameters:
-      offsets_type = zero_offsets.type_signature.result
-
-      @tff.tensorflow.computation(personalized_type, counts_type, tf.int32, offsets_type)
-      def server_personalize(matrices, counts, round_num, offsets):
-        out = personalize_groups(matrices, counts, round_num, offsets)
-        out['offsets'] = collections.OrderedDict((g, offsets[g] + out['result'][g]) for g in groups)
-        return out
-    else:
-      @tff.tensorflow.computation(personalized_type, counts_type, tf.int32)
-      def server_personalize(matrices, counts, round_num):
-        return personalize_groups(matrices, counts, round_num, None)
+          (g, aggregate_group_with_stats(matrices[g], counts, conflicts[g], round_num, cfg, rules[g], rule_state[g]))
+          for g in groups)
+      return collections.OrderedDict(result=collections.OrderedDict((g, r) for g, (r, _, _) in out.items()),
+                                     stats=collections.OrderedDict((g, m) for g, (_, m, _) in out.items()),
+                                     rules=collections.OrderedDict((g, st) for g, (_, _, st) in out.items()))
 
     @tff.tensorflow.computation(tf.int32)
     def increment(r):
@@ -152,16 +163,15 @@ class TemplateAggregationFactory(tff.aggregators.WeightedAggregationFactory):
       if groups:
         gathered = tff.federated_sum(value[PERSONALIZED])
         counts = tff.federated_sum(value[COUNTS])
-        personalize_args = (gathered, counts, state.round) + ((state.offsets,) if on_parameters else ())
-        personalized_out = tff.federated_map(server_personalize, personalize_args)
+        personalized_out = tff.federated_map(server_personalize, (gathered, counts, state.round, state.rules))
         personalized = personalized_out.result
         measurements['personalized'] = personalized_out.stats
+        rule_state = personalized_out.rules
       else:
         personalized = tff.federated_value(collections.OrderedDict(), tff.SERVER)
-      parts = collections.OrderedDict(global_state=global_state, round=tff.federated_map(increment, state.round))
-      if on_parameters:
-        parts['offsets'] = personalized_out.offsets
-      new_state = tff.federated_zip(parts)
+        rule_state = state.rules
+      new_state = tff.federated_zip(collections.OrderedDict(
+          global_state=global_state, round=tff.federated_map(increment, state.round), rules=rule_state))
       result = tff.federated_zip(collections.OrderedDict([(GLOBAL, global_result), (PERSONALIZED, personalized)]))
       return tff.templates.MeasuredProcessOutput(
           state=new_state, result=result,
@@ -177,3 +187,9 @@ def group_key(group: str) -> str:
 
 def group_conflicts(groups, cfg: AggregationConfig) -> Dict[str, str]:
   return {group_key(g): (cfg.tower_conflict if g.startswith('tower/') else cfg.conflict) for g in groups}
+
+
+def group_rules(groups, cfg: AggregationConfig) -> Dict[str, str]:
+  """Each group's personalization rule: the towers' own (--tower_personalization) where one is set."""
+  tower = cfg.tower_personalization or cfg.personalization
+  return {group_key(g): (tower if g.startswith('tower/') else cfg.personalization) for g in groups}

@@ -16,8 +16,9 @@ CLI, `describe`, `compare`, benchmarks and docs read only these fields:
   client_phases    the client's training in phases, each --local_epochs over its rows updating only `local`
                    (the template's local parameters) or only `shared` (global and personalized) ones, e.g.
                    FedRep's ('local', 'shared'); empty: every trainable parameter at once
-  conflict, personalization   the server aggregation of the personalized groups (overrides of --conflict and
-                   --personalization: the parts of federated/conflicts/ and federated/personalization/)
+  conflict, personalization, tower_personalization   the server aggregation of the personalized groups
+                   (overrides of --conflict, --personalization and --tower_personalization: the parts of
+                   federated/conflicts/ and federated/personalization/)
   server_optimizer how the server applies the mean global update (None: adds it, as FedAvg does)
   model            the scenario model when it is not the MMoE of pfmsmt_tf/models.py (the logistic reference)
   federated        False for the pooled-rows reference, trained by one Keras model (not a federated method)
@@ -52,6 +53,7 @@ class Algorithm:
   client_phases: Tuple[str, ...] = ()
   conflict: Optional[str] = None
   personalization: Optional[str] = None
+  tower_personalization: Optional[str] = None
   server_optimizer: Optional[Callable[[AggregationConfig], object]] = None  # -> tff.learning.optimizers.Optimizer
   model: Optional[Callable] = None  # (ModelInputs, ModelConfig) -> Keras model; None: models.build_model
   federated: bool = True
@@ -73,6 +75,8 @@ class Algorithm:
       changes['conflict'] = self.conflict
     if self.personalization is not None:
       changes['personalization'] = self.personalization
+    if self.tower_personalization is not None:
+      changes['tower_personalization'] = self.tower_personalization
     return dataclasses.replace(cfg, **changes)
 
   def template_for(self, model, shared_inputs: bool = True) -> template_lib.Template:
@@ -86,6 +90,7 @@ class Algorithm:
             'personal_mixing': self.personal_mixing,
             'client_phases': list(self.client_phases),
             'conflict': self.conflict, 'personalization': self.personalization,
+            'tower_personalization': self.tower_personalization,
             'server_optimizer': self.server_optimizer is not None, 'federated': self.federated,
             'tuned': list(self.tuned)}
 

@@ -37,12 +37,17 @@ class AggregationConfig:
   tower_conflict: str = _field('none', 'Conflict coordination of the towers\' updates.', enum=conflict_methods)
   personalization: str = _field('attention', 'attention: softmax(cos / tau) over clients; mean: example-weighted '
                                 'mean (the no_personalization ablation).', enum=personalization_rules)
+  tower_personalization: str = _field('', 'The towers\' own personalization rule (default: --personalization).',
+                                      enum=lambda: ('',) + personalization_rules())
   tau: float = _field(0.5, 'Attention temperature: -> 0 is local training, -> infinity the plain mean.')
   fedamp_alpha: float = _field(50.0, 'fedamp: the weight scale alpha of the other clients\' parameters.')
   fedamp_sigma: float = _field(100.0, 'fedamp: the distance scale sigma of exp(-||w_k - w_j||^2 / sigma) / sigma. '
                                'The defaults suit the default model, whose clients\' parameters drift apart by '
                                'squared distances of order 100 (updates of norm 3-11 a round): at d^2 = 100 '
                                'another client weighs 0.18.')
+  hyper_lr: float = _field(0.01, 'Rules with per-client hyper-weights (fedhca2): their learning rate on <what was '
+                           'added to a client last round, its next update>.')
+  hyper_init: float = _field(1.0, 'Rules with per-client hyper-weights: their starting value, in [0, 1].')
   cagrad_c: float = _field(0.4, 'CAGrad conflict-aversion coefficient c.')
   cagrad_alpha: float = _field(1.0, 'How far CAGrad moves each update towards the common direction, in [0, 1].')
   cagrad_steps: int = _field(2000, 'Most iterations of the CAGrad simplex solve (projected gradient with '
@@ -57,8 +62,11 @@ class AggregationConfig:
   def __post_init__(self):
     if self.conflict not in conflict_methods() or self.tower_conflict not in conflict_methods():
       raise ValueError(f'conflict methods must be among {conflict_methods()}')
-    if self.personalization not in personalization_rules():
-      raise ValueError(f'personalization must be one of {personalization_rules()}')
+    if self.personalization not in personalization_rules() or self.tower_personalization not in (
+        ('',) + personalization_rules()):
+      raise ValueError(f'personalization and tower_personalization must be among {personalization_rules()}')
+    if self.hyper_lr < 0 or not 0 <= self.hyper_init <= 1:
+      raise ValueError(f'hyper_lr must be >= 0 and hyper_init in [0, 1], got {self.hyper_lr}, {self.hyper_init}')
     if self.tau <= 0:
       raise ValueError(f'tau must be positive, got {self.tau}')
     if self.fedamp_alpha < 0 or self.fedamp_sigma <= 0:
@@ -77,9 +85,10 @@ class ClientConfig:
   local_epochs: int = _field(1, 'Epochs over the client\'s train split per round (E).')
   batch_size: int = _field(256, 'Examples per local step.')
   learning_rate: float = _field(1e-3, 'Client Adam learning rate.')
-  embedding_lr_scale: float = _field(10.0, 'Embedding tables step this many times the learning rate: a sparse '
-                                     'id\'s row sees few examples per round (1: the same rate; evidence in '
-                                     'benchmarks/results/defaults.md).')
+  embedding_lr_scale: float = _field(1.0, 'Embedding tables step this many times the learning rate. A sparse id\'s '
+                                     'row sees few examples per round, and 10 helped on sparse-id data but cost '
+                                     'AUC on the dense synthetic default (benchmarks/results/defaults.md), so it '
+                                     'is an option, not the default; prepare names the features it may help.')
   reg_lambda: float = _field(0.01, 'Personalization regularizer (lambda/2)||theta_P - theta_P received||^2; '
                              'for ditto the pull of the personal model to the global one.')
   apfl_alpha: float = _field(0.5, 'apfl: each client\'s starting mix alpha of its personal model in what it '

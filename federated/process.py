@@ -79,7 +79,7 @@ def build_process(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm: Al
   if global_factory is None and privacy.enabled(agg_cfg):
     global_factory = privacy.global_factory(agg_cfg, k_clients)
   factory = aggregators.TemplateAggregationFactory(aggregators.group_conflicts(layout.groups, agg_cfg), agg_cfg,
-                                                   global_factory)
+                                                   global_factory, aggregators.group_rules(layout.groups, agg_cfg))
   aggregation = factory.create(update_type['update'], update_type['weight'])
   server_optimizer = algorithm.server_optimizer(agg_cfg) if algorithm.server_optimizer else None
 

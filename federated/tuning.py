@@ -35,6 +35,7 @@ SPACE = {
     'apfl_alpha': ('float', 0.0, 1.0),
     'fedamp_alpha': ('log', 1.0, 1000.0),
     'fedamp_sigma': ('log', 1.0, 10_000.0),
+    'hyper_lr': ('log', 1e-4, 1e-1),
 }
 COMMON = ('learning_rate', 'local_epochs', 'embedding_lr_scale')
 STUDY_FILE, BEST_FLAGS, TRIALS_FILE = 'study.db', 'best.flags', 'tuning.json'

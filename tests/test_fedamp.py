@@ -74,7 +74,7 @@ class FedAmpTest(tf.test.TestCase):
         want = _fedamp_by_hand(rows + updates, CFG.fedamp_alpha, CFG.fedamp_sigma)
         self.assertAllClose(rows + out.result['personalized']['model'], want, atol=1e-5)
         rows = want
-    self.assertAllClose(state['offsets']['model'], rows - start, atol=1e-5)
+    self.assertAllClose(state['rules']['model']['offsets'], rows - start, atol=1e-5)
 
 
 @pytest.mark.slow

@@ -251,3 +251,7 @@ def test_vocabulary_report_says_what_went_to_the_oov_bucket_and_why(tmp_path):
   assert 100 < report['train_rows_to_oov'] <= 120  # c2's rows and the single ones, less the few drawn into test
   assert spec_lib.load_spec(cfg.output).categorical[0].vocabulary_size == 3  # + the OOV bucket
   assert 'vocabulary city: kept 2 of' in prepare.format_summary(summary)
+  assert 'sparse ids' not in prepare.format_summary(summary)
+  df['city'] = [f'c{i % 100}' for i in range(len(df))]  # about 3 train rows per city
+  summary, _ = _prepare_csv(tmp_path / 'sparse', df, valid_fraction=0.0, test_fraction=0.01)
+  assert 'train rows per kept value, sparse ids; see --embedding_lr_scale' in prepare.format_summary(summary)

@@ -75,6 +75,6 @@ def test_resume_with_other_settings_names_each_difference(trained_run, tmp_path)
   json.dump(config, open(f'{run}/config.json', 'w'))
   setup = helpers.small_setup(trained_run.data, run, rounds=4, resume=True)
   setup = dataclasses.replace(setup, client_cfg=dataclasses.replace(setup.client_cfg, learning_rate=0.01))
-  with pytest.raises(ValueError, match=r'client settings .*embedding_lr_scale was \(not recorded\), now 10\.0, '
+  with pytest.raises(ValueError, match=r'client settings .*embedding_lr_scale was \(not recorded\), now 1\.0, '
                                        r'learning_rate was 0\.001, now 0\.01$'):
     training.train(setup, log=lambda *_: None)
