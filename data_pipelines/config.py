@@ -29,8 +29,9 @@ class PrepareConfig:
       enum=('shared', 'scenario'))
   encoding_from: str = _field('', 'A prepared folder whose encoding (vocabularies, normalization, scenarios) to '
                               'reuse instead of computing it, so that its trained models read these rows.')
-  min_count: int = _field(2, 'Categories seen fewer times in train go to the out-of-vocabulary bucket (so that '
-                          'the bucket, which unseen ids read at test time, is trained on rare ones).')
+  min_count: int = _field(1, 'Categories seen fewer times in train go to the out-of-vocabulary bucket (2 trains '
+                          'the bucket on the rare ones, but cost AUC on a real sparse-id sample: '
+                          'benchmarks/results/defaults.md).')
   max_vocabulary_size: int = _field(100_000, 'Keep at most this many categories per feature, the most frequent '
                                     '(bounds embedding memory); 0: no limit.')
   hash_bins: int = _field(0, 'Hash every categorical feature into this many bins instead of a vocabulary (0: off).')

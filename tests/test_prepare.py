@@ -204,7 +204,7 @@ def test_log_standard_transform_is_odd_and_invertible():
 def test_valid_split_is_held_out_of_train_and_statistics_come_from_train_only(tmp_path):
   df = _rows(400)
   df['city'] = [f'c{i}' for i in range(len(df))]  # one city per row: a valid row's city is unseen in train
-  summary, cfg = _prepare_csv(tmp_path, df, valid_fraction=0.25, min_count=1)  # every train city kept
+  summary, cfg = _prepare_csv(tmp_path, df, valid_fraction=0.25)
   spec = spec_lib.load_spec(cfg.output)
   assert spec.splits == ['train', 'valid', 'test']
   ids = {split: np.concatenate([_decode(cfg.output, spec, split, s)['row_id'].round().astype(int)
