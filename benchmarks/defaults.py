@@ -113,23 +113,36 @@ def main(argv) -> None:
            'none of these datasets, whose largest vocabulary has 5,662 values). Candidates: ' +
            '; '.join(_settings(*SETTINGS[s]) for s in SETTINGS if s != 'before') + '. Everything else at its '
            'default. Mean test AUC over the scenario x task cells, of the models selected on valid and of the '
-           'last round\'s; each candidate paired with `before` by seed (candidate - before, 95% t interval). '
-           '2-core CPU.', '',
-           '| dataset | algorithm | setting | seeds | models | before | setting | setting - before [95% CI] |',
+           'last round\'s; each candidate paired with `before` by seed, and the step scale with min_count=2 '
+           'alone (setting - base, 95% t interval). 2-core CPU.' + (
+               ' This report was written from the finished runs (--report_only); the same command without it '
+               'trains them (here in several processes, e.g. --datasets=mind --settings=mc2, sharing the workdir).'
+               if FLAGS.report_only else ''), '',
+           '| dataset | algorithm | setting vs base | seeds | models | base | setting | setting - base [95% CI] |',
            '|---|---|---|---|---|---|---|---|']
+  versus = []
   for dataset in FLAGS.datasets:
     if dataset == 'mind' and not os.path.exists(MIND):
       print(f'mind: skipped, {MIND} is absent')
       continue
-    before = _results(dataset, 'before')
+    runs = {s: _results(dataset, s) for s in ['before'] + list(FLAGS.settings)}
+    means = {a: sum(m['mean_auc'] for m in runs['before'] if m['algorithm'] == a) /
+             max(sum(m['algorithm'] == a for m in runs['before']), 1) for a in {m['algorithm'] for m in runs['before']}}
+    if 'logistic' in means:
+      versus.append(f'{dataset}: ' + ', '.join(f'{a} {v:.4f}' for a, v in sorted(means.items(), key=lambda x: -x[1])))
     rounds = FLAGS.dense_rounds if dataset == 'synthetic' else FLAGS.rounds
-    for setting in FLAGS.settings:
-      other = _results(dataset, setting)
+    # Each candidate against before; the step scale also against min_count=2 alone (its own effect).
+    pairs = [('before', s) for s in FLAGS.settings] + (
+        [('mc2', 'mc2_emb10')] if {'mc2', 'mc2_emb10'} <= set(FLAGS.settings) else [])
+    for base, setting in pairs:
       for label, key in (('selected on valid', lambda m: m['mean_auc']),
                          (f'round {rounds}', lambda m: m['last_mean_auc'])):
-        for algorithm, (n, b, a, (d, low, high)) in _paired(before, other, key).items():
-          lines.append(f'| {dataset} | {algorithm} | {LABELS[setting]} | {n} | {label} | {b:.4f} | {a:.4f} | '
-                       f'{d:+.4f} [{low:+.4f}, {high:+.4f}] |')
+        for algorithm, (n, b, a, (d, low, high)) in _paired(runs[base], runs[setting], key).items():
+          lines.append(f'| {dataset} | {algorithm} | {LABELS[setting]} vs {LABELS[base]} | {n} | {label} | '
+                       f'{b:.4f} | {a:.4f} | {d:+.4f} [{low:+.4f}, {high:+.4f}] |')
+  if versus:
+    lines += ['', 'Against the logistic reference at the defaults (`before`, mean test AUC of the models selected on '
+              'valid, 5 seeds): ' + '; '.join(versus) + '.']
   text = '\n'.join(lines) + '\n'
   print(text)
   os.makedirs(FLAGS.results, exist_ok=True)

@@ -31,7 +31,8 @@ ORDER = [  # (file, what produced it)
 
 
 def headlines() -> list:
-  """The first lines of the section: each quality report's paired-difference sentence, wins and losses alike."""
+  """The first lines of the section: each quality report's paired-difference sentence, wins and losses alike,
+  and how the neural models compare with the logistic reference."""
   lines = []
   for name, _ in ORDER:
     path = os.path.join(RESULTS, name)
@@ -39,6 +40,10 @@ def headlines() -> list:
       found = [l for l in open(path).read().splitlines() if l.startswith('Paired by seed')]
       if found:
         lines.append(f'- **{name[len("quality_"):-3]}**: {found[0]}')
+    if name == 'defaults.md' and os.path.exists(path):
+      found = [l for l in open(path).read().splitlines() if l.startswith('Against the logistic reference')]
+      if found:
+        lines.append(f'- **logistic reference**: {found[0]}')
   return lines + [''] if lines else []
 
 
