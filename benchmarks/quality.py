@@ -99,14 +99,14 @@ def targets(table, dataset: str, oracle) -> list:
 def _tune_all(prepare_cfg, train_cfg, algorithms_, out: str) -> str:
   """OUT/tune/<algorithm>/ for every algorithm (finished searches reused), on OUT/data; returns OUT/tune."""
   data, tune_dir = os.path.join(out, 'data'), os.path.join(out, 'tune')
+  if FLAGS.report_only:  # the finished searches are read by the comparison
+    return tune_dir
   if not os.path.exists(os.path.join(data, 'summary.json')):
     prepare.prepare(dataclasses.replace(prepare_cfg, output=data, overwrite=True), log=lambda *_: None)
   with runtime.local_runtime():
     for algorithm in CompareConfig(algorithms=algorithms_, output='-').planned():
       setup = RunSetup(dataclasses.replace(train_cfg, data=data, algorithm=algorithm, seed=0,
                                            output=os.path.join(tune_dir, algorithm)))
-      if FLAGS.report_only:
-        continue
       best = tuning.tune(setup, FLAGS.budget, setup.cfg.output,
                          lambda trial: training.train(trial, log=lambda *_: None),
                          log=lambda line, a=algorithm: print(f'tune {a}: {line}', flush=True))

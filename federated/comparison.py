@@ -44,6 +44,7 @@ def run_all(cfg: CompareConfig, base: RunSetup, log: Callable[[str], None] = pri
   os.makedirs(out, exist_ok=True)
   data = prepare.resolve_data(base.cfg.data, out, log=lambda *_: None)  # prepared once, shared by every run
   counts = test_label_counts(data)
+  tuned = {a: tuning.load_best(cfg.tuned, a) if cfg.tuned else None for a in cfg.planned()}  # read once
   results = []
   order = list(train_seeds) + [s for s in range(cfg.seeds) if s not in train_seeds] if train_seeds else range(cfg.seeds)
   for seed in order:
@@ -57,9 +58,9 @@ def run_all(cfg: CompareConfig, base: RunSetup, log: Callable[[str], None] = pri
         log(f'{"resuming" if resume else "training"} {algorithm} seed {seed}')
         setup = dataclasses.replace(base, cfg=dataclasses.replace(
             base.cfg, data=data, algorithm=algorithm, seed=seed, output=path, resume=resume, overwrite=not resume))
-        if tuned_settings(cfg, algorithm):
-          log(f'  {algorithm}: tuned settings from {cfg.tuned}: {tuned_settings(cfg, algorithm)}')
-          setup = tuning.with_settings(setup, tuned_settings(cfg, algorithm))
+        if tuned[algorithm]:
+          log(f'  {algorithm}: tuned settings from {cfg.tuned}: {tuned[algorithm]}')
+          setup = tuning.with_settings(setup, tuned[algorithm])
         metrics = training.train(setup, log=lambda line: log(f'  {algorithm}/{seed}: {line}'))
         log(f'  {algorithm} seed {seed}: mean AUC {metrics["mean_auc"]:.4f}')
       with open(metrics_path) as f:
@@ -68,16 +69,12 @@ def run_all(cfg: CompareConfig, base: RunSetup, log: Callable[[str], None] = pri
         raise ValueError(f'{path} ran {metrics["rounds"]} rounds, not --rounds={base.cfg.rounds}; '
                          'use another --output or remove that run')
       metrics['seed'] = seed
-      metrics['tuned'] = tuned_settings(cfg, algorithm)
+      metrics['tuned'] = tuned[algorithm]
       metrics['by_round'] = pd.read_csv(os.path.join(path, 'rounds.csv'))
       metrics['test_counts'] = counts
       results.append(metrics)
   order = {a: i for i, a in enumerate(cfg.planned())}
   return sorted(results, key=lambda m: (order[m['algorithm']], m['seed']))
-
-
-def tuned_settings(cfg: CompareConfig, algorithm: str) -> Dict[str, float] | None:
-  return tuning.load_best(cfg.tuned, algorithm) if cfg.tuned else None
 
 
 def test_label_counts(data: str) -> Dict[str, Dict[str, tuple]]:

@@ -43,8 +43,8 @@ class FedAmpTest(tf.test.TestCase):
     self.assertAllClose(crowded.numpy(), np.full((4, 4), 1 / 3) * (1 - np.eye(4)))  # scaled to sum to 1
 
   def test_the_rule_is_on_parameters_and_the_others_on_updates(self):
-    self.assertTrue(personalization.on_parameters('fedamp'))
-    self.assertFalse(personalization.on_parameters('attention'))
+    self.assertEqual(personalization.kind('fedamp'), personalization.ON_PARAMETERS)
+    self.assertEqual(personalization.kind('attention'), personalization.STATELESS)
     alg = algorithms.get('fedamp')
     self.assertEqual((alg.personalization, alg.conflict, alg.family), ('fedamp', 'none', 'baseline'))
 

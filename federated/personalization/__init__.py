@@ -31,10 +31,6 @@ def kind(name: str) -> str:
   return ON_PARAMETERS if getattr(m, 'ON_PARAMETERS', False) else HYPER if getattr(m, 'HYPER', False) else STATELESS
 
 
-def on_parameters(name: str) -> bool:
-  return kind(name) == ON_PARAMETERS
-
-
 def initial_state(name: str, shape, cfg) -> collections.OrderedDict:
   """What the aggregator keeps for a group of this rule, [K, D] its updates' shape: zero offsets for a rule on
   parameters; the starting hyper-weights and zero added directions for a rule with hyper-weights."""
