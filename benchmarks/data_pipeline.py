@@ -6,8 +6,12 @@ Measures, side by side in one run on this machine:
    (`model.fit` on the same rows already in memory, so only the step is timed). Target: ratio >= 5.
 2. peak RSS of `pfmsmt prepare` and of one streaming pass at 1x and 10x the rows, each in a fresh process.
    Target: 10x within 1.5x.
+3. prepare of an AliExpress processed-layout CSV (4 countries, `--csv_rows` rows in all, 80% train) against
+   `pandas.read_csv` of the same files, each in a fresh process, and prepare's peak RSS at a tenth of the rows.
+   Targets: >= 150,000 rows/s, <= 3x the read_csv time, peak RSS flat.
 
 Usage: python benchmarks/data_pipeline.py [--rows_per_scenario=20000] [--scale=10] [--batch_size=512]
+                                          [--csv_rows=1000000]
 Writes benchmarks/results/data_pipeline.md.
 """
 
@@ -34,8 +38,10 @@ flags.DEFINE_integer('rows_per_scenario', 20_000, 'Rows per scenario at 1x.')
 flags.DEFINE_integer('scale', 10, 'The larger size, as a multiple of the 1x rows.')
 flags.DEFINE_integer('batch_size', 512, 'Batch size of both the pipeline and the training step.')
 flags.DEFINE_string('output', os.path.join(REPO, 'benchmarks', 'results', 'data_pipeline.md'), 'Report file.')
-flags.DEFINE_string('child', '', 'internal: run one memory measurement (prepare|stream) and print JSON.')
+flags.DEFINE_integer('csv_rows', 1_000_000, 'Rows of the AliExpress-layout CSV prepare is timed on; 0 skips it.')
+flags.DEFINE_string('child', '', 'internal: run one measurement (prepare|stream|prepare_csv|read_csv), print JSON.')
 flags.DEFINE_string('data', '', 'internal: data folder of the child.')
+flags.DEFINE_string('csv', '', 'internal: the AliExpress-layout folder of the child.')
 FLAGS = flags.FLAGS
 
 
@@ -55,6 +61,14 @@ def _child() -> None:
     summary = prepare.prepare(PrepareConfig(output=FLAGS.data, rows_per_scenario=FLAGS.rows_per_scenario,
                                             overwrite=True), log=lambda *_: None)
     rows = summary['totals']['rows_kept']
+  elif FLAGS.child == 'prepare_csv':
+    summary = prepare.prepare(PrepareConfig(dataset='aliexpress', input=FLAGS.csv, output=FLAGS.data,
+                                            overwrite=True), log=lambda *_: None)
+    rows = summary['totals']['rows_kept']
+  elif FLAGS.child == 'read_csv':
+    import glob  # pylint: disable=g-import-not-at-top
+    import pandas as pd  # pylint: disable=g-import-not-at-top
+    rows = sum(len(pd.read_csv(path)) for path in sorted(glob.glob(os.path.join(FLAGS.csv, '*', '*.csv'))))
   else:
     spec = spec_lib.load_spec(FLAGS.data)
     for s in spec.scenario_names:
@@ -64,11 +78,49 @@ def _child() -> None:
                     'seconds': time.perf_counter() - start}))
 
 
-def _measure(kind: str, data: str, rows_per_scenario: int) -> dict:
-  out = subprocess.run([sys.executable, __file__, f'--child={kind}', f'--data={data}',
+def _measure(kind: str, data: str, rows_per_scenario: int = 0, csv: str = '') -> dict:
+  out = subprocess.run([sys.executable, __file__, f'--child={kind}', f'--data={data}', f'--csv={csv}',
                         f'--rows_per_scenario={rows_per_scenario}', f'--batch_size={FLAGS.batch_size}'],
                        capture_output=True, text=True, check=True, cwd=REPO)
   return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+COUNTRIES = ('NL', 'ES', 'FR', 'US')
+
+
+def _write_aliexpress_csv(root: str, rows: int, block: int = 50_000) -> None:
+  """The processed layout (`AliExpress_<CC>/{train,test}.csv`, search_id, 16 categorical ids with skewed
+  frequencies, 63 numericals in [0, 1) with 6 decimals, click, conversion), written in blocks."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  columns = (['search_id'] + [f'categorical_{i}' for i in range(1, 17)] +
+             [f'numerical_{i}' for i in range(1, 64)] + ['click', 'conversion'])
+  for country in COUNTRIES:
+    os.makedirs(os.path.join(root, f'AliExpress_{country}'), exist_ok=True)
+    for split, n in (('train', rows // len(COUNTRIES) * 4 // 5), ('test', rows // len(COUNTRIES) // 5)):
+      path = os.path.join(root, f'AliExpress_{country}', f'{split}.csv')
+      for start in range(0, n, block):
+        m = min(block, n - start)
+        frame = {'search_id': np.arange(start, start + m)}
+        frame.update({f'categorical_{i}': np.minimum(rng.zipf(1.3, m), 10 ** (1 + i % 5)) for i in range(1, 17)})
+        frame.update({f'numerical_{i}': np.round(rng.random(m), 6) for i in range(1, 64)})
+        click = rng.random(m) < 0.05
+        frame.update(click=click.astype(int), conversion=(click & (rng.random(m) < 0.2)).astype(int))
+        pd.DataFrame(frame, columns=columns).to_csv(path, mode='a' if start else 'w', header=not start, index=False)
+
+
+def _csv_prepare(work: str) -> dict:
+  """Seconds and peak RSS of read_csv and of prepare over the CSV, and prepare's at a tenth of the rows."""
+  out = {}
+  for name, rows in (('tenth', FLAGS.csv_rows // 10), ('full', FLAGS.csv_rows)):
+    csv = os.path.join(work, f'csv_{name}')
+    _write_aliexpress_csv(csv, rows)
+    out[f'prepare_{name}'] = _measure('prepare_csv', os.path.join(work, f'prepared_{name}'), csv=csv)
+    if name == 'full':
+      out['read_csv'] = _measure('read_csv', '', csv=csv)
+      out['megabytes'] = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(csv) for f in fs) / 2**20
+  return out
 
 
 def _throughput(data: str) -> dict:
@@ -141,11 +193,12 @@ def main(argv) -> None:
     mem['stream_1x'] = _measure('stream', small, FLAGS.rows_per_scenario)
     mem['stream_nx'] = _measure('stream', large, FLAGS.rows_per_scenario * FLAGS.scale)
     speed = _throughput(small)
+    csv = _csv_prepare(work) if FLAGS.csv_rows else None
   ratio = speed['parse_rows_per_s'] / speed['train_rows_per_s']
   prep_ratio = mem['prepare_nx']['peak_rss_mib'] / mem['prepare_1x']['peak_rss_mib']
   stream_ratio = mem['stream_nx']['peak_rss_mib'] / mem['stream_1x']['peak_rss_mib']
   cmd = 'python benchmarks/data_pipeline.py ' + ' '.join(
-      f'--{k}={getattr(FLAGS, k)}' for k in ('rows_per_scenario', 'scale', 'batch_size'))
+      f'--{k}={getattr(FLAGS, k)}' for k in ('rows_per_scenario', 'scale', 'batch_size', 'csv_rows'))
   lines = [
       '# Input pipeline benchmark', '',
       f'Command: `{cmd}`  ',
@@ -171,6 +224,22 @@ def main(argv) -> None:
       f'prepare took {mem["prepare_1x"]["seconds"]:.1f} s at 1x and {mem["prepare_nx"]["seconds"]:.1f} s at '
       f'{FLAGS.scale}x ({mem["prepare_nx"]["rows"] / mem["prepare_nx"]["seconds"]:,.0f} rows/s).', '',
   ]
+  if csv:
+    full, tenth, read = csv['prepare_full'], csv['prepare_tenth'], csv['read_csv']
+    lines += [
+        f'## Prepare of an AliExpress processed-layout CSV ({full["rows"]:,} rows, 4 countries, '
+        f'{csv["megabytes"]:,.0f} MB)', '',
+        '| measure | seconds | rows/s | peak RSS MiB |', '|---|---|---|---|',
+        f'| `pandas.read_csv` of every file | {read["seconds"]:.1f} | {read["rows"] / read["seconds"]:,.0f} | '
+        f'{read["peak_rss_mib"]:.0f} |',
+        f'| `pfmsmt prepare --dataset=aliexpress` | {full["seconds"]:.1f} | {full["rows"] / full["seconds"]:,.0f} | '
+        f'{full["peak_rss_mib"]:.0f} |',
+        f'| the same on a tenth of the rows ({tenth["rows"]:,}) | {tenth["seconds"]:.1f} | '
+        f'{tenth["rows"] / tenth["seconds"]:,.0f} | {tenth["peak_rss_mib"]:.0f} |', '',
+        f'**prepare / read_csv time: {full["seconds"] / read["seconds"]:.2f}x** (target <= 3); '
+        f'**{full["rows"] / full["seconds"]:,.0f} rows/s** (target >= 150,000); peak RSS full / tenth: '
+        f'**{full["peak_rss_mib"] / tenth["peak_rss_mib"]:.2f}**. Prepare reads the files twice (vocabularies '
+        'and statistics, then encoding), so that its memory does not grow with the rows.', '']
   report_file.publish(lines, FLAGS.output)
 
 

@@ -25,8 +25,6 @@ from data_pipelines.config import PrepareConfig
 from data_pipelines.errors import InputError
 from data_pipelines import metrics
 
-# Fewer train rows than this per vocabulary value on average: prepare points at --embedding_lr_scale.
-SPARSE_ROWS_PER_VALUE = 20
 SCENARIO_NOT_IN_TRAIN = 'scenario_not_in_train'
 SCENARIO_NOT_IN_ENCODING = 'scenario_not_in_encoding'  # with --encoding_from
 
@@ -138,32 +136,32 @@ def _prepare_into(work: str, source: sources.Source, cfg: PrepareConfig, log) ->
   shards: Dict[tuple, List[str]] = {}
   shard_rows: Dict[str, int] = {}
   oracle_data = collections.defaultdict(list)
+  contexts = {split: sources.ReadContext(split, acct, cfg.on_bad_row, cfg.chunk_rows) for split in spec.splits}
+  writers: Dict[tuple, records.ShardWriter] = {}  # (split, scenario) -> its shards
+  for split, frame in source.split_chunks(spec.splits, contexts):
+    for scenario, group in frame.groupby(sources.SCENARIO, sort=False):
+      if scenario not in scenarios:
+        acct.drop(split, scenario, SCENARIO_NOT_IN_ENCODING if cfg.encoding_from else SCENARIO_NOT_IN_TRAIN,
+                  len(group))
+        continue
+      if cfg.shuffle_rows:
+        group = group.iloc[order_rng.permutation(len(group))]
+      cat, num, labels, true_prob, oov = encoder.encode(group, scenario)
+      if (split, scenario) not in writers:
+        writers[(split, scenario)] = records.ShardWriter(
+            os.path.join(work, split, spec.scenario(scenario).directory), cfg.rows_per_shard)
+      writers[(split, scenario)].write(records.serialize_rows(cat, num, labels, true_prob))
+      acct.keep(split, scenario, len(group), dict(zip(spec.task_names, labels.sum(axis=0).tolist())))
+      for feature, n in oov.items():
+        acct.handled(split, scenario, 'unknown_category_to_oov', feature, n)
+      if true_prob is not None and split == 'test':
+        oracle_data[scenario].append((labels, true_prob))
+  for (split, scenario), w in writers.items():
+    w.close()
+    shards[(split, scenario)] = [os.path.relpath(p, work) for p in w.shards]
+    shard_rows.update({os.path.relpath(p, work): n for p, n in zip(w.shards, w.rows)})
   for split in spec.splits:
-    ctx = sources.ReadContext(split, acct, cfg.on_bad_row, cfg.chunk_rows)
-    writers: Dict[str, records.ShardWriter] = {}
-    for frame in source.chunks(split, ctx):
-      for scenario, group in frame.groupby(sources.SCENARIO, sort=False):
-        if scenario not in scenarios:
-          acct.drop(split, scenario, SCENARIO_NOT_IN_ENCODING if cfg.encoding_from else SCENARIO_NOT_IN_TRAIN,
-                    len(group))
-          continue
-        if cfg.shuffle_rows:
-          group = group.iloc[order_rng.permutation(len(group))]
-        cat, num, labels, true_prob, oov = encoder.encode(group, scenario)
-        if scenario not in writers:
-          writers[scenario] = records.ShardWriter(
-              os.path.join(work, split, spec.scenario(scenario).directory), cfg.rows_per_shard)
-        writers[scenario].write(records.serialize_rows(cat, num, labels, true_prob))
-        acct.keep(split, scenario, len(group), dict(zip(spec.task_names, labels.sum(axis=0).tolist())))
-        for feature, n in oov.items():
-          acct.handled(split, scenario, 'unknown_category_to_oov', feature, n)
-        if true_prob is not None and split == 'test':
-          oracle_data[scenario].append((labels, true_prob))
-    for scenario, w in writers.items():
-      w.close()
-      shards[(split, scenario)] = [os.path.relpath(p, work) for p in w.shards]
-      shard_rows.update({os.path.relpath(p, work): n for p, n in zip(w.shards, w.rows)})
-    missing = [s for s in scenarios if s not in writers]
+    missing = [s for s in scenarios if (split, s) not in writers]
     if missing:
       raise InputError(f'scenario(s) {missing} have no usable rows in the {split} split',
                        hint='every scenario needs rows in every split; adjust --test_fraction, --valid_fraction '
@@ -280,10 +278,11 @@ def format_summary(summary: dict) -> str:
   lines.append(f'total: read {t["rows_read"]}, kept {t["rows_kept"]}, dropped {t["rows_dropped"] or 0}')
   train_rows = sum(p['rows_kept'] for p in summary['partitions'].get('train', {}).values())
   for feature, scopes in summary.get('vocabularies', {}).items():
+    kept = sum(v['kept'] for v in scopes.values())  # as statistics.py sets the spec's train_rows_per_value
+    if kept and train_rows / kept < spec_lib.SPARSE_ROWS_PER_VALUE:
+      lines.append(f'vocabulary {feature}: {train_rows / kept:.1f} train rows per kept value, sparse ids: its '
+                   'table steps --sparse_embedding_lr_scale times the learning rate (benchmarks/results/defaults.md)')
     for scope, v in scopes.items():
-      if v['kept'] and train_rows / v['kept'] < SPARSE_ROWS_PER_VALUE:
-        lines.append(f'vocabulary {feature}: {train_rows / v["kept"]:.1f} train rows per kept value, sparse ids; '
-                     'see --embedding_lr_scale (measured in benchmarks/results/defaults.md)')
       if v['train_rows_to_oov']:
         lines.append(
             f'vocabulary {feature}' + ('' if scope == spec_lib.SHARED_SCOPE else f' ({scope})') +

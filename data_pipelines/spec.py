@@ -17,6 +17,9 @@ SPEC_FILE = 'spec.json'
 SUMMARY_FILE = 'summary.json'
 SPEC_VERSION = 1
 SHARED_SCOPE = '*'  # statistics key when one vocabulary/normalization is shared by all scenarios
+# Fewer train rows than this per embedding row in use and a feature's ids are sparse: prepare says so, and
+# client training steps its table `ClientConfig.sparse_embedding_lr_scale` times the learning rate.
+SPARSE_ROWS_PER_VALUE = 20
 
 NORMALIZATIONS = ('none', 'standard', 'log_standard')
 
@@ -28,10 +31,15 @@ class CategoricalFeature:
   vocabulary_files: Dict[str, str] = dataclasses.field(default_factory=dict)
   hash_bins: Optional[int] = None  # set instead of vocabularies for hashed features
   vocabulary_size: int = 0  # embedding rows: max over scopes of len(vocabulary) + 1 OOV bucket, or hash_bins
+  train_rows_per_value: float = 0.0  # train rows per kept value (or hash bin); 0: not recorded (older data)
 
   @property
   def input_dim(self) -> int:
     return self.hash_bins if self.hash_bins else self.vocabulary_size
+
+  @property
+  def sparse(self) -> bool:
+    return 0 < self.train_rows_per_value < SPARSE_ROWS_PER_VALUE
 
 
 @dataclasses.dataclass

@@ -63,8 +63,10 @@ class StatisticsBuilder:
     categorical = []
     for c in self.source.categorical:
       feature = spec_lib.CategoricalFeature(name=c)
+      train_rows = sum(self.rows.values())
       if self.hash_bins:
         feature.hash_bins = self.hash_bins
+        feature.train_rows_per_value = train_rows / self.hash_bins
       else:
         for key in scopes:
           vocab = self._vocabulary(self.counts[key][c], self.vocabulary_report[c].setdefault(key, {}))
@@ -74,6 +76,8 @@ class StatisticsBuilder:
             f.writelines(json.dumps(v) + '\n' for v in vocab)
           feature.vocabulary_files[key] = rel
           feature.vocabulary_size = max(feature.vocabulary_size, len(vocab) + 1)
+        values = sum(self.vocabulary_report[c][key]['kept'] for key in scopes)
+        feature.train_rows_per_value = train_rows / values if values else float(train_rows)
       categorical.append(feature)
     numerical = []
     for c in self.source.numerical:

@@ -110,7 +110,8 @@ class TableSource(sources.Source):
         required = required + [self.scenario_column]
       for raw, first_row in sources.read_table_chunks(
           f.path, chunk_rows=ctx.chunk_rows, header=f.header, names=f.names, sep=self._sep,
-          expected_columns=len(f.names) if f.names and not f.header else None):
+          expected_columns=len(f.names) if f.names and not f.header else None,
+          text_columns=self.categorical + self._label_columns + [self.scenario_column]):
         sources.require_columns(raw, required, f.path)
         if f.split is None:
           in_split = sources.seeded_split_mask(len(raw), rng, self._split_policy.test_fraction)

@@ -9,7 +9,7 @@ is moved to `valid`, so read = kept + dropped holds in both.
 
 from __future__ import annotations
 
-from typing import Iterator, List
+from typing import Iterator, List, Tuple
 
 import numpy as np
 import pandas as pd
@@ -56,16 +56,28 @@ class HeldOutValidation(sources.Source):
     # The valid pass re-reads the train files; their reads and drops were counted by the train pass.
     inner_ctx = ctx if split == TRAIN else sources.ReadContext(
         TRAIN, accounting_lib.RowAccounting(), ctx.on_bad_row, ctx.chunk_rows)
-    for chunk_no, frame in enumerate(self.inner.chunks(TRAIN, inner_ctx)):
-      held = self._held_out(chunk_no, len(frame))
+    for part_split, part in self._divided(inner_ctx):
+      if part_split == split:
+        yield part
+
+  def split_chunks(self, splits, contexts) -> Iterator[Tuple[str, pd.DataFrame]]:
+    """Train and valid from one read of the train files (they are most of the rows), then the other splits."""
+    for split in splits:
       if split == TRAIN:
-        for scenario, n in frame.loc[held, sources.SCENARIO].value_counts().items():
-          ctx.accounting.move_read(TRAIN, VALID, scenario, int(n))
-        part = frame[~held]
-      else:
-        part = frame[held]
-      if len(part):
-        yield part.reset_index(drop=True)
+        yield from self._divided(contexts[TRAIN], with_valid=VALID in splits)
+      elif split != VALID or TRAIN not in splits:
+        yield from ((split, frame) for frame in self.chunks(split, contexts[split]))
+
+  def _divided(self, ctx: sources.ReadContext, with_valid: bool = True) -> Iterator[Tuple[str, pd.DataFrame]]:
+    """(train, rows) and (valid, rows) of each chunk of the inner train split, read and counted in `ctx`; each
+    held-out row's read moves to valid."""
+    for chunk_no, frame in enumerate(self.inner.chunks(TRAIN, ctx)):
+      held = self._held_out(chunk_no, len(frame))
+      for scenario, n in frame.loc[held, sources.SCENARIO].value_counts().items():
+        ctx.accounting.move_read(TRAIN, VALID, scenario, int(n))
+      for split, part in ((TRAIN, frame[~held]), (VALID, frame[held])):
+        if len(part) and (split == TRAIN or with_valid):
+          yield split, part.reset_index(drop=True)
 
 
 def with_validation(source: sources.Source, fraction: float, seed: int) -> sources.Source:

@@ -122,12 +122,12 @@ def _assign_steps(variables, updated, scales) -> None:
 
 
 def _train(model, dataset, tasks, optimizer, extra_loss, task_pcgrad=False, seed=None, variables=None,
-           embedding_scale=1.0):
+           table_scales=()):
   """Minibatch training of `variables` (default: every trainable one, the others held fixed); returns the
-  example-weighted mean loss per task and the example count. Embedding tables take `embedding_scale` times
-  the optimizer's step (their rows see few examples each)."""
+  example-weighted mean loss per task and the example count. Feature i's embedding table takes
+  `table_scales[i]` times the optimizer's step (a sparse id's row sees few examples)."""
   trainable = tuple(model.trainable_variables if variables is None else variables)
-  scales = optimization.step_scales(model, trainable, embedding_scale)
+  scales = optimization.step_scales(model, trainable, table_scales)
   opt_state = optimizer.initialize(tuple(tf.TensorSpec(v.shape, v.dtype) for v in trainable))
   sums = tf.zeros([len(tasks)])
   count = tf.constant(0.0)
@@ -150,14 +150,14 @@ def _train(model, dataset, tasks, optimizer, extra_loss, task_pcgrad=False, seed
   return sums / tf.maximum(count, 1.0), count
 
 
-def _train_mixed(personal, shared, mixed, alpha, dataset, tasks, optimizer, embedding_scale=1.0):
+def _train_mixed(personal, shared, mixed, alpha, dataset, tasks, optimizer, table_scales=()):
   """APFL's personal training: on each batch, the loss of the mixed model m = alpha v + (1 - alpha) w (v the
   personal model, w the shared one, fixed here), differentiated through the mix: dv = alpha g and
   dalpha = <v - w, g>, g the gradient at m; alpha stays in [0, 1]. v's BatchNorm statistics follow m's.
   Returns the example-weighted mean loss per task and the example count."""
   v_vars, w_vars, m_vars = personal.trainable_variables, shared.trainable_variables, mixed.trainable_variables
   variables = tuple(v_vars) + (alpha,)
-  scales = optimization.step_scales(personal, v_vars, embedding_scale) + (1.0,)
+  scales = optimization.step_scales(personal, v_vars, table_scales) + (1.0,)
   opt_state = optimizer.initialize(tuple(tf.TensorSpec(v.shape, v.dtype) for v in variables))
   sums = tf.zeros([len(tasks)])
   count = tf.constant(0.0)
@@ -209,6 +209,7 @@ def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorit
   has_groups = bool(layout.group_idx)
   train_cfg = PipelineConfig(batch_size=cfg.batch_size, shuffle_buffer=cfg.shuffle_buffer,
                              num_epochs=cfg.local_epochs)
+  table_scales = cfg.table_scales(spec.categorical)
 
   def body(global_w, selected, inputs):
     model = layout.model_fn()
@@ -247,12 +248,12 @@ def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorit
         dataset = pipeline.dataset_from_pattern(inputs['data'], spec, train_cfg, seed=seed + 2 * p)
         variables = phase_variables(layout, weights, phase) if phase else None
         mean_losses, count = _train(model, dataset, tasks, optimizer, extra_loss, cfg.task_pcgrad, inputs['seed'],
-                                    variables=variables, embedding_scale=cfg.embedding_lr_scale)
+                                    variables=variables, table_scales=table_scales)
 
       if mixed is not None:  # apfl: the personal model, trained through its mix with the shared one
         personal_data = pipeline.dataset_from_pattern(inputs['data'], spec, train_cfg, seed=seed + 1)
         mean_losses, count = _train_mixed(personal, model, mixed, alpha, personal_data, tasks, personal_optimizer,
-                                          cfg.embedding_lr_scale)
+                                          table_scales)
       elif personal is not None:  # ditto: the personal model, pulled towards the received global model
         trainable_idx = [a.index for a in layout.assignments if a.trainable]
         anchor = [received_global[layout.global_idx.index(i)] for i in trainable_idx]
@@ -263,7 +264,7 @@ def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorit
 
         personal_data = pipeline.dataset_from_pattern(inputs['data'], spec, train_cfg, seed=seed + 1)
         mean_losses, count = _train(personal, personal_data, tasks, personal_optimizer, pull,
-                                    embedding_scale=cfg.embedding_lr_scale)
+                                    table_scales=table_scales)
 
       save_state(inputs['state_out'], local_vars)
       key = inputs['key']

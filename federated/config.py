@@ -85,10 +85,14 @@ class ClientConfig:
   local_epochs: int = _field(1, 'Epochs over the client\'s train split per round (E).')
   batch_size: int = _field(256, 'Examples per local step.')
   learning_rate: float = _field(1e-3, 'Client Adam learning rate.')
-  embedding_lr_scale: float = _field(1.0, 'Embedding tables step this many times the learning rate. A sparse id\'s '
-                                     'row sees few examples per round, and 10 helped on sparse-id data but cost '
-                                     'AUC on the dense synthetic default (benchmarks/results/defaults.md), so it '
-                                     'is an option, not the default; prepare names the features it may help.')
+  embedding_lr_scale: float = _field(1.0, 'The embedding tables of features with many train rows per value '
+                                     'step this many times the learning rate (10 on every table cost AUC on the '
+                                     'dense synthetic default: benchmarks/results/defaults.md).')
+  sparse_embedding_lr_scale: float = _field(
+      1.0, 'The tables of sparse features (fewer than 20 train rows per kept value, as prepare records and '
+      'prints them) step this many times the learning rate: a sparse id\'s row sees few examples per round. '
+      '10 helped the logistic reference on sparse ids (+0.06 AUC) but not the neural models '
+      '(benchmarks/results/defaults.md).')
   reg_lambda: float = _field(0.01, 'Personalization regularizer (lambda/2)||theta_P - theta_P received||^2; '
                              'for ditto the pull of the personal model to the global one.')
   apfl_alpha: float = _field(0.5, 'apfl: each client\'s starting mix alpha of its personal model in what it '
@@ -102,9 +106,13 @@ class ClientConfig:
       raise ValueError('local_epochs and batch_size must be >= 1 and learning_rate > 0')
     if self.reg_lambda < 0 or self.prox_mu < 0:
       raise ValueError('reg_lambda and prox_mu must be >= 0')
-    if not 0 <= self.apfl_alpha <= 1 or self.embedding_lr_scale <= 0:
-      raise ValueError(f'apfl_alpha must be in [0, 1] and embedding_lr_scale > 0, got {self.apfl_alpha}, '
-                       f'{self.embedding_lr_scale}')
+    if not 0 <= self.apfl_alpha <= 1 or self.embedding_lr_scale <= 0 or self.sparse_embedding_lr_scale <= 0:
+      raise ValueError(f'apfl_alpha must be in [0, 1] and embedding_lr_scale, sparse_embedding_lr_scale > 0, got '
+                       f'{self.apfl_alpha}, {self.embedding_lr_scale}, {self.sparse_embedding_lr_scale}')
+
+  def table_scales(self, categorical) -> Tuple[float, ...]:
+    """The step scale of each categorical feature's embedding table (`categorical`: the spec's features)."""
+    return tuple(self.sparse_embedding_lr_scale if f.sparse else self.embedding_lr_scale for f in categorical)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -195,8 +195,7 @@ class CentralizedTrainer(Trainer):
   def __init__(self, setup: RunSetup, spec, data: str, run: RunDirectory, model_fn):
     self.spec, self.data, self.cfg, self.client_cfg, self.run = spec, data, setup.cfg, setup.client_cfg, run
     self.model = model_fn()
-    optimizer = optimization.EmbeddingScaledAdam(optimization.embedding_variables(self.model),
-                                                 setup.client_cfg.embedding_lr_scale,
+    optimizer = optimization.EmbeddingScaledAdam(self.model, setup.client_cfg.table_scales(spec.categorical),
                                                  learning_rate=setup.client_cfg.learning_rate)
     self.model.compile(optimizer,
                        loss={t: tf.keras.losses.BinaryCrossentropy() for t in spec.task_names},

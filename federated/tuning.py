@@ -29,6 +29,7 @@ SPACE = {
     'learning_rate': ('log', 1e-4, 1e-2),
     'local_epochs': ('int', 1, 3),
     'embedding_lr_scale': ('log', 1.0, 30.0),
+    'sparse_embedding_lr_scale': ('log', 1.0, 30.0),
     'tau': ('log', 0.05, 5.0),
     'reg_lambda': ('log', 1e-4, 1.0),
     'prox_mu': ('log', 1e-4, 1.0),
@@ -37,7 +38,7 @@ SPACE = {
     'fedamp_sigma': ('log', 1.0, 10_000.0),
     'hyper_lr': ('log', 1e-4, 1e-1),
 }
-COMMON = ('learning_rate', 'local_epochs', 'embedding_lr_scale')
+COMMON = ('learning_rate', 'local_epochs', 'embedding_lr_scale', 'sparse_embedding_lr_scale')
 STUDY_FILE, BEST_FLAGS, TRIALS_FILE = 'study.db', 'best.flags', 'tuning.json'
 
 

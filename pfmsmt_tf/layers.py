@@ -35,6 +35,11 @@ class FeatureInput(tf.keras.layers.Layer):
   def output_dim(self) -> int:
     return self.embedding_dim * (len(self.embeddings) + (1 if self.numerical_projection else 0))
 
+  @property
+  def feature_tables(self):
+    """The embedding per categorical feature, in feature order (for per-feature step scales)."""
+    return self.embeddings
+
   def call(self, inputs):
     parts = []
     if self.embeddings:

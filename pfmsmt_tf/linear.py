@@ -33,6 +33,11 @@ class LogisticRegression(tf.keras.Model):
                                                     name='numerical_weights') if model_inputs.num_numerical else None)
     self.bias = self.add_weight(name='bias', shape=[k], initializer='zeros', trainable=True)
 
+  @property
+  def feature_tables(self):
+    """The weights per categorical feature, in feature order (for per-feature step scales)."""
+    return self.category_weights
+
   def call(self, inputs, training=False):
     del training
     logits = tf.zeros([tf.shape(inputs['categorical'])[0], len(self.model_inputs.tasks)]) + self.bias

@@ -249,9 +249,15 @@ def test_vocabulary_report_says_what_went_to_the_oov_bucket_and_why(tmp_path):
   assert report['kept'] == 2 and report['over_max_vocabulary_size'] == 1
   assert report['below_min_count'] == report['distinct'] - 3 and report['below_min_count'] > 40
   assert 100 < report['train_rows_to_oov'] <= 120  # c2's rows and the single ones, less the few drawn into test
-  assert spec_lib.load_spec(cfg.output).categorical[0].vocabulary_size == 3  # + the OOV bucket
+  city = spec_lib.load_spec(cfg.output).categorical[0]
+  assert city.vocabulary_size == 3  # + the OOV bucket
+  assert city.train_rows_per_value == sum(p['rows_kept'] for p in summary['partitions']['train'].values()) / 2
+  assert not city.sparse
   assert 'vocabulary city: kept 2 of' in prepare.format_summary(summary)
   assert 'sparse ids' not in prepare.format_summary(summary)
   df['city'] = [f'c{i % 100}' for i in range(len(df))]  # about 3 train rows per city
-  summary, _ = _prepare_csv(tmp_path / 'sparse', df, valid_fraction=0.0, test_fraction=0.01)
-  assert 'train rows per kept value, sparse ids; see --embedding_lr_scale' in prepare.format_summary(summary)
+  summary, cfg = _prepare_csv(tmp_path / 'sparse', df, valid_fraction=0.0, test_fraction=0.01)
+  assert 'train rows per kept value, sparse ids: its table steps --sparse_embedding_lr_scale' in (
+      prepare.format_summary(summary))
+  city = spec_lib.load_spec(cfg.output).categorical[0]
+  assert city.sparse and 2.5 < city.train_rows_per_value < 3.0

@@ -56,15 +56,28 @@ def _setup(data, output, ports, **kw):
   return setup
 
 
+def _close_cells(a, b, scenarios):
+  for s in scenarios:
+    for t in a[s]:
+      assert abs(a[s][t]['auc'] - b[s][t]['auc']) < 1e-2, (s, t)
+      assert abs(a[s][t]['logloss'] - b[s][t]['logloss']) < 2e-3, (s, t)
+
+
 def _same_metrics(a, b):
   """Equal up to float summation order: workers' partial sums are merged in the order they finish, so
   the global update differs in the last bits, which rounds of Adam amplify a little; on 120 test rows
-  with few positives one swapped pair moves an AUC by ~0.002."""
-  for s in a['test']:
-    for t in a['test'][s]:
-      assert abs(a['test'][s][t]['auc'] - b['test'][s][t]['auc']) < 1e-2, (s, t)
-      assert abs(a['test'][s][t]['logloss'] - b['test'][s][t]['logloss']) < 2e-3, (s, t)
-  assert abs(a['mean_auc'] - b['mean_auc']) < 3e-3
+  with few positives one swapped pair moves an AUC by ~0.002. The last round's models are compared on
+  every cell. Where two rounds tie on valid up to that noise, the two runs may select different rounds:
+  the selections' valid scores must then tie too, and the test cells of the scenarios selected at the same
+  round are compared."""
+  _close_cells(a['last'], b['last'], a['last'])
+  assert abs(a['last_mean_auc'] - b['last_mean_auc']) < 3e-3
+  same = [s for s in a['test'] if a['selected_round'][s] == b['selected_round'][s]]
+  for s in set(a['test']) - set(same):
+    score = lambda m: np.mean([m['valid'][s][t]['auc'] for t in m['valid'][s]])
+    assert abs(score(a) - score(b)) < 1e-2, (s, 'selected at different rounds without a tie on valid')
+  assert len(same) >= len(a['test']) - 1
+  _close_cells(a['test'], b['test'], same)
 
 
 def test_two_workers_give_the_local_metrics_and_keep_states_home(silos, trained_run):

@@ -130,5 +130,11 @@ def test_sparse_ids_regime_has_popularity_skewed_ids_and_no_numerical_feature():
   assert len(counts) > 3_000 and (counts == 1).mean() > 0.4  # most ids are rare, a few are frequent
   assert counts.iloc[:20].sum() > 0.2 * len(rows)
   assert 0.02 < rows['ctr'].mean() < 0.06
+  # The ids alone set the true probabilities (no unseen latent part), so a model can learn them.
+  p = rows.groupby([sources.SCENARIO, 'categorical_1', 'categorical_2', 'categorical_3'])[
+      sources.true_prob_column('ctr')].nunique()
+  assert p.max() == 1
+  with pytest.raises(ValueError, match='latent_signal must be >= 0'):
+    synthetic.SyntheticConfig(latent_signal=0.0, num_categorical=0)
   with pytest.raises(ValueError, match='categorical_vocab needs one size >= 2 per categorical feature'):
     synthetic.SyntheticConfig(num_categorical=2, categorical_vocab=(10,))

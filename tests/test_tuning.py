@@ -44,7 +44,8 @@ def test_a_search_is_scored_on_valid_resumes_and_writes_a_flagfile(tmp_path):
   best = tuning.tune(_setup('pfmsmtrec', out), 4, out, _fake_train(calls), log=lambda *_: None)
   assert len(calls) == 4 and len({c.cfg.output for c in calls}) == 4
   assert all(c.cfg.output.startswith(os.path.join(out, 'trials')) and c.cfg.seed == 0 for c in calls)
-  assert set(best['params']) == {'learning_rate', 'local_epochs', 'embedding_lr_scale', 'tau', 'reg_lambda'}
+  assert set(best['params']) == {'learning_rate', 'local_epochs', 'embedding_lr_scale', 'sparse_embedding_lr_scale',
+                                 'tau', 'reg_lambda'}
   record = json.load(open(os.path.join(out, tuning.TRIALS_FILE)))
   assert best['score'] == max(t['score'] for t in record['trials']) and len(record['trials']) == 4
 

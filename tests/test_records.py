@@ -1,0 +1,50 @@
+"""The columnar Example encoder: every row parses to the message `tf.train.Example` builds from the same values,
+for every layout prepare writes (no categorical or numerical feature, 1 to 3 tasks, ids of 1 to 9 varint
+bytes and 0), and `tf.io.parse_example` reads the same tensors."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from data_pipelines import records
+
+
+def _reference(cat, num, labels, true_prob=None):
+  feature, int64s, floats = tf.train.Feature, tf.train.Int64List, tf.train.FloatList
+  out = []
+  for i in range(len(labels)):
+    f = {records.CATEGORICAL: feature(int64_list=int64s(value=cat[i])),
+         records.NUMERICAL: feature(float_list=floats(value=num[i])),
+         records.LABELS: feature(float_list=floats(value=labels[i]))}
+    if true_prob is not None:
+      f[records.TRUE_PROB] = feature(float_list=floats(value=true_prob[i]))
+    out.append(tf.train.Example(features=tf.train.Features(feature=f)))
+  return out
+
+
+@pytest.mark.parametrize('categorical,numerical,tasks,true_prob', [
+    (3, 0, 1, False), (0, 5, 2, True), (16, 63, 2, True), (2, 2, 3, False)])
+def test_rows_parse_to_the_protos_of_the_same_values(categorical, numerical, tasks, true_prob):
+  rng = np.random.default_rng(categorical + numerical)
+  n = 300
+  bits = rng.integers(1, 63, size=(n, categorical))  # every varint width, 1 to 9 bytes
+  cat = rng.integers(0, np.int64(2) ** bits, dtype=np.int64)
+  cat[:4] = 0
+  num = rng.normal(size=(n, numerical)).astype(np.float32)
+  labels = (rng.random((n, tasks)) < 0.3).astype(np.float32)
+  prob = rng.random((n, tasks)).astype(np.float32) if true_prob else None
+  rows = records.serialize_rows(cat, num, labels, prob)
+  assert [tf.train.Example.FromString(r) for r in rows] == _reference(cat, num, labels, prob)
+  spec = {records.CATEGORICAL: tf.io.FixedLenFeature([categorical], tf.int64),
+          records.NUMERICAL: tf.io.FixedLenFeature([numerical], tf.float32),
+          records.LABELS: tf.io.FixedLenFeature([tasks], tf.float32)}
+  parsed = tf.io.parse_example(rows, spec)
+  np.testing.assert_array_equal(parsed[records.CATEGORICAL].numpy(), cat)
+  np.testing.assert_array_equal(parsed[records.NUMERICAL].numpy(), num)
+  np.testing.assert_array_equal(parsed[records.LABELS].numpy(), labels)
+
+
+def test_no_rows_and_negative_ids():
+  assert records.serialize_rows(np.zeros((0, 2), np.int64), np.zeros((0, 1)), np.zeros((0, 1))) == []
+  with pytest.raises(ValueError, match='categorical ids must be >= 0'):
+    records.serialize_rows(np.array([[1, -1]]), np.zeros((1, 0)), np.zeros((1, 1)))
