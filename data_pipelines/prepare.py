@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
 import json
 import os
 import shutil
@@ -18,7 +19,8 @@ from typing import Dict, List
 import numpy as np
 
 from data_pipelines import accounting as accounting_lib
-from data_pipelines import aliccp, aliexpress, census, csv_dataset, records, sources, statistics, synthetic
+from data_pipelines import aliccp, aliexpress, census, chunk_cache, csv_dataset, records, sources, statistics
+from data_pipelines import synthetic
 from data_pipelines import spec as spec_lib
 from data_pipelines import integrity, table, tenrec, valid_split
 from data_pipelines.config import PrepareConfig
@@ -120,25 +122,34 @@ def prepare(cfg: PrepareConfig, log=print) -> dict:
 
 
 def _prepare_into(work: str, source: sources.Source, cfg: PrepareConfig, log) -> dict:
+  with chunk_cache.ChunkCache(os.path.dirname(work)) as cache:
+    return _encode_into(work, source, cfg, log, cache if cfg.cache_chunks else None)
+
+
+def _encode_into(work: str, source: sources.Source, cfg: PrepareConfig, log, cache) -> dict:
+  # Rows are counted where they are parsed: by pass 1 for the splits it caches, by pass 2 for the others.
+  acct = accounting_lib.RowAccounting()
+  contexts = {split: sources.ReadContext(split, acct, cfg.on_bad_row, cfg.chunk_rows) for split in source.splits}
   if cfg.encoding_from:
     spec = _reuse_encoding(cfg.encoding_from, source, cfg.scenarios, work)
-    scenarios, vocabularies = spec.scenario_names, {}
+    scenarios, vocabularies, cache = spec.scenario_names, {}, None
   else:
-    spec, scenarios, vocabularies = _statistics_pass(source, cfg, work)
+    spec, scenarios, vocabularies = _statistics_pass(source, cfg, work, contexts, cache)
   spec.save(work)
   log(f'prepare: {source.dataset}: {len(spec.categorical)} categorical, {len(spec.numerical)} numerical features, '
       f'tasks {spec.task_names}, scenarios {scenarios}')
 
-  # Pass 2: encode and write every split.
-  acct = accounting_lib.RowAccounting()
+  # Pass 2: encode and write every split: the cached chunks, then the splits pass 1 did not read.
   encoder = records.Encoder(spec, work)
   order_rng = np.random.default_rng([cfg.seed, 7])
   shards: Dict[tuple, List[str]] = {}
   shard_rows: Dict[str, int] = {}
   oracle_data = collections.defaultdict(list)
-  contexts = {split: sources.ReadContext(split, acct, cfg.on_bad_row, cfg.chunk_rows) for split in spec.splits}
+  cached = cache.splits if cache else []
+  chunks = itertools.chain(cache.frames() if cache else (),
+                           source.split_chunks([s for s in spec.splits if s not in cached], contexts))
   writers: Dict[tuple, records.ShardWriter] = {}  # (split, scenario) -> its shards
-  for split, frame in source.split_chunks(spec.splits, contexts):
+  for split, frame in chunks:
     for scenario, group in frame.groupby(sources.SCENARIO, sort=False):
       if scenario not in scenarios:
         acct.drop(split, scenario, SCENARIO_NOT_IN_ENCODING if cfg.encoding_from else SCENARIO_NOT_IN_TRAIN,
@@ -183,13 +194,20 @@ def _prepare_into(work: str, source: sources.Source, cfg: PrepareConfig, log) ->
   return summary
 
 
-def _statistics_pass(source: sources.Source, cfg: PrepareConfig, work: str):
-  """Pass 1: vocabularies and normalization statistics on train."""
+def _statistics_pass(source: sources.Source, cfg: PrepareConfig, work: str, contexts, cache):
+  """Pass 1: vocabularies and normalization statistics on train. With a `cache`, it also keeps the train rows
+  and the valid rows (read with them from the train files) for pass 2, counted here in `contexts`."""
   stats = statistics.StatisticsBuilder(source, cfg.statistics_scope, cfg.min_count, cfg.max_vocabulary_size,
                                        cfg.hash_bins)
-  pass1 = sources.ReadContext('train', accounting_lib.RowAccounting(), cfg.on_bad_row, cfg.chunk_rows)
-  for frame in source.chunks('train', pass1):
-    stats.add(frame)
+  if cache is None:  # counted by pass 2, which reads everything again
+    contexts = {valid_split.TRAIN: sources.ReadContext(valid_split.TRAIN, accounting_lib.RowAccounting(),
+                                                       cfg.on_bad_row, cfg.chunk_rows)}
+  splits = [s for s in source.splits if s in (valid_split.TRAIN, valid_split.VALID)] if cache else [valid_split.TRAIN]
+  for split, frame in source.split_chunks(splits, contexts):
+    if cache is not None:
+      cache.add(split, frame)
+    if split == valid_split.TRAIN:
+      stats.add(frame)
   scenarios = [s for s in stats.rows if stats.rows[s] > 0]
   if cfg.scenarios:
     empty = [s for s in cfg.scenarios if s not in scenarios]

@@ -1,5 +1,6 @@
 """prepare -> tf.data round trip, summary accounting, spec, output safety."""
 
+import collections
 import json
 import os
 
@@ -8,7 +9,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from data_pipelines import pipeline, prepare, records, statistics
+from data_pipelines import integrity, pipeline, prepare, records, sources, statistics
 from data_pipelines import spec as spec_lib
 from data_pipelines.config import PipelineConfig, PrepareConfig
 from data_pipelines.errors import InputError
@@ -261,3 +262,27 @@ def test_vocabulary_report_says_what_went_to_the_oov_bucket_and_why(tmp_path):
       prepare.format_summary(summary))
   city = spec_lib.load_spec(cfg.output).categorical[0]
   assert city.sparse and 2.5 < city.train_rows_per_value < 3.0
+
+
+def test_pass_one_parses_each_input_once_and_writes_what_two_parses_write(tmp_path, monkeypatch):
+  df = _rows(300)
+  df['price'] = df['price'].astype(object)
+  df.loc[7, 'price'] = 'oops'  # a dropped row: counted once
+  parsed = collections.Counter()
+  read = sources.read_table_chunks
+
+  def counting(path, **kw):
+    parsed[os.path.basename(path)] += 1
+    yield from read(path, **kw)
+
+  monkeypatch.setattr(sources, 'read_table_chunks', counting)
+  cached, _ = _prepare_csv(tmp_path / 'cached', df, on_bad_row='drop')
+  assert parsed == {'rows.csv': 2}  # pass 1 (train and valid), pass 2 (test: drawn from the same file)
+  parsed.clear()
+  twice, _ = _prepare_csv(tmp_path / 'twice', df, on_bad_row='drop', cache_chunks=False)
+  assert parsed == {'rows.csv': 3}  # statistics, then train and valid, then test
+  for key in ('partitions', 'totals', integrity.SHARDS, 'vocabularies'):
+    assert cached[key] == twice[key], key
+  assert sum(sum(p['rows_dropped'].values()) for p in cached['partitions']['train'].values()) + sum(
+      sum(p['rows_dropped'].values()) for p in cached['partitions']['test'].values()) == 1
+  assert not [n for n in os.listdir(tmp_path / 'cached') if n.startswith('.prepare')]  # scratch removed
