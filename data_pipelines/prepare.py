@@ -7,6 +7,7 @@ folder beside --output and renamed at the end, so a failed run never leaves a ha
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -122,8 +123,9 @@ def prepare(cfg: PrepareConfig, log=print) -> dict:
 
 
 def _prepare_into(work: str, source: sources.Source, cfg: PrepareConfig, log) -> dict:
-  with chunk_cache.ChunkCache(os.path.dirname(work)) as cache:
-    return _encode_into(work, source, cfg, log, cache if cfg.cache_chunks else None)
+  cached = cfg.cache_chunks and not cfg.encoding_from  # without pass 1 there is nothing to keep
+  with chunk_cache.ChunkCache(os.path.dirname(work)) if cached else contextlib.nullcontext() as cache:
+    return _encode_into(work, source, cfg, log, cache)
 
 
 def _encode_into(work: str, source: sources.Source, cfg: PrepareConfig, log, cache) -> dict:
@@ -132,7 +134,7 @@ def _encode_into(work: str, source: sources.Source, cfg: PrepareConfig, log, cac
   contexts = {split: sources.ReadContext(split, acct, cfg.on_bad_row, cfg.chunk_rows) for split in source.splits}
   if cfg.encoding_from:
     spec = _reuse_encoding(cfg.encoding_from, source, cfg.scenarios, work)
-    scenarios, vocabularies, cache = spec.scenario_names, {}, None
+    scenarios, vocabularies = spec.scenario_names, {}
   else:
     spec, scenarios, vocabularies = _statistics_pass(source, cfg, work, contexts, cache)
   spec.save(work)
