@@ -128,7 +128,7 @@ def main(argv) -> None:
            'nothing. Its logits are now functions of the ids alone (oracle AUC about 0.83); it was rebuilt by that '
            'criterion before any model ran on it, and only `sparse10` was measured on it. The synthetic default '
            'has no sparse table (at least 240 train rows per value), so `sparse10` trains exactly as `before` '
-           'there: seed 0 was run to check it.', '',
+           'there: its 5 seeds were run to check it.', '',
            'Decision rule for `sparse10`, written before its runs on the rebuilt `sparse_ids` finished: it becomes '
            'the default if pfmsmtrec on `sparse_ids` (selected on valid) gains with a 95% interval above 0 and no '
            'algorithm on any dataset loses with an interval below 0 (selected on valid).', '',
