@@ -61,9 +61,9 @@ class StatisticsBuilder:
     """Writes the vocabulary files and returns the spec for the given (non-empty) scenarios."""
     scopes = [spec_lib.SHARED_SCOPE] if self.scope == 'shared' else list(scenarios)
     categorical = []
+    train_rows = sum(self.rows.values())
     for c in self.source.categorical:
       feature = spec_lib.CategoricalFeature(name=c)
-      train_rows = sum(self.rows.values())
       if self.hash_bins:
         feature.hash_bins = self.hash_bins
         feature.train_rows_per_value = train_rows / self.hash_bins

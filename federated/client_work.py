@@ -121,6 +121,27 @@ def _assign_steps(variables, updated, scales) -> None:
     v.assign(u if scale == 1.0 else v + scale * (u - v))
 
 
+def _run_steps(dataset, tasks, opt_state, step):
+  """Runs `step(opt_state, features, labels, i) -> (opt_state, losses per task)` on every batch; returns the
+  example-weighted mean loss per task and the example count.
+
+  Through `Dataset.reduce`, not a Python loop over the dataset: in TFF's worker, a computation running one
+  Adam step of the default model took 0.66-0.77 s per call as a loop over a dataset and 0.14 s as a reduce,
+  and the fixed cost of a round fell from 1.58 s to 0.67 s (benchmarks/results/speed.md).
+  """
+
+  def body(carry, batch):
+    opt_state, sums, count, i = carry
+    features, labels = batch
+    opt_state, losses = step(opt_state, features, labels, i)
+    n = tf.cast(tf.shape(labels[tasks[0]])[0], tf.float32)
+    return opt_state, sums + n * tf.stack(losses), count + n, i + 1
+
+  initial = (opt_state, tf.zeros([len(tasks)]), tf.constant(0.0), tf.constant(0, tf.int32))
+  _, sums, count, _ = dataset.reduce(initial, body)
+  return sums / tf.maximum(count, 1.0), count
+
+
 def _train(model, dataset, tasks, optimizer, extra_loss, task_pcgrad=False, seed=None, variables=None,
            table_scales=()):
   """Minibatch training of `variables` (default: every trainable one, the others held fixed); returns the
@@ -129,29 +150,21 @@ def _train(model, dataset, tasks, optimizer, extra_loss, task_pcgrad=False, seed
   trainable = tuple(model.trainable_variables if variables is None else variables)
   scales = optimization.step_scales(model, trainable, table_scales)
 
-  def train_step(carry, batch):
-    opt_state, sums, count, step = carry
-    features, labels = batch
+  def step(opt_state, features, labels, i):
     with tf.GradientTape(persistent=task_pcgrad) as tape:
       losses = _task_losses(model, features, labels, tasks, training=True)
       extra = extra_loss()
       loss = tf.add_n(losses) / len(tasks) + extra
     if task_pcgrad:
-      grads = _task_pcgrad_gradients(tape, losses, extra, trainable, tf.cast(seed, tf.int32) * 7919 + step)
+      grads = _task_pcgrad_gradients(tape, losses, extra, trainable, tf.cast(seed, tf.int32) * 7919 + i)
     else:
       grads = tuple(_dense(tape.gradient(loss, trainable), trainable))
     opt_state, updated = optimizer.next(opt_state, trainable, grads)
     _assign_steps(trainable, updated, scales)
-    n = tf.cast(tf.shape(labels[tasks[0]])[0], tf.float32)
-    return opt_state, sums + n * tf.stack(losses), count + n, step + 1
+    return opt_state, losses
 
-  # `Dataset.reduce`, not a Python loop over the dataset: in TFF's worker, a computation running one Adam step
-  # of the default model took 0.66-0.77 s per call as a loop over a dataset and 0.14 s as a reduce, and the
-  # fixed cost of a round fell from 1.58 s to 0.67 s (benchmarks/results/speed.md).
-  initial = (optimizer.initialize(tuple(tf.TensorSpec(v.shape, v.dtype) for v in trainable)),
-             tf.zeros([len(tasks)]), tf.constant(0.0), tf.constant(0, tf.int32))
-  _, sums, count, _ = dataset.reduce(initial, train_step)
-  return sums / tf.maximum(count, 1.0), count
+  return _run_steps(dataset, tasks, optimizer.initialize(tuple(tf.TensorSpec(v.shape, v.dtype) for v in trainable)),
+                    step)
 
 
 def _train_mixed(personal, shared, mixed, alpha, dataset, tasks, optimizer, table_scales=()):
@@ -162,10 +175,9 @@ def _train_mixed(personal, shared, mixed, alpha, dataset, tasks, optimizer, tabl
   v_vars, w_vars, m_vars = personal.trainable_variables, shared.trainable_variables, mixed.trainable_variables
   variables = tuple(v_vars) + (alpha,)
   scales = optimization.step_scales(personal, v_vars, table_scales) + (1.0,)
-  opt_state = optimizer.initialize(tuple(tf.TensorSpec(v.shape, v.dtype) for v in variables))
-  sums = tf.zeros([len(tasks)])
-  count = tf.constant(0.0)
-  for features, labels in dataset:
+
+  def step(opt_state, features, labels, i):
+    del i
     _mix(mixed.weights, personal.weights, shared.weights, alpha)
     with tf.GradientTape() as tape:
       losses = _task_losses(mixed, features, labels, tasks, training=True)
@@ -177,10 +189,10 @@ def _train_mixed(personal, shared, mixed, alpha, dataset, tasks, optimizer, tabl
     alpha.assign(tf.clip_by_value(alpha, 0.0, 1.0))
     for p, m in zip(personal.non_trainable_weights, mixed.non_trainable_weights):
       p.assign(m)
-    n = tf.cast(tf.shape(labels[tasks[0]])[0], tf.float32)
-    sums += n * tf.stack(losses)
-    count += n
-  return sums / tf.maximum(count, 1.0), count
+    return opt_state, losses
+
+  return _run_steps(dataset, tasks, optimizer.initialize(tuple(tf.TensorSpec(v.shape, v.dtype) for v in variables)),
+                    step)
 
 
 def phase_variables(layout: ModelLayout, weights, phase: str) -> List[tf.Variable]:
