@@ -1,8 +1,11 @@
-"""Distributed runtime benchmark: round time with one worker versus two, each worker limited to one thread.
+"""Distributed runtime benchmark: round time with one worker versus two, and the cost of mutual TLS.
 
-Starts `worker_binary` services on loopback (as `pfmsmt worker` does), runs PF-MSMTrec rounds on 4 synthetic
-scenarios with every scenario on one worker, then with two scenarios on each of two workers, and prints the
-speed-up (target: at least 1.6x with two). The first round (tracing) is not timed.
+Starts `worker_binary` services on loopback, each limited to one thread and pinned to its own core, runs
+PF-MSMTrec rounds on 4 synthetic scenarios with every scenario on one worker, then with two scenarios on
+each of two workers, and prints the speed-up (target: at least 1.6x with two). Then the two workers again
+as `pfmsmt worker` runs them by default: each executor in a private network behind its gate, every
+connection mutual TLS (federated/gate.py), and the seconds per round with and without TLS. The first
+round (tracing) is not timed.
 
   python benchmarks/remote.py [--rows_per_scenario=25000] [--rounds=3]
 
@@ -25,13 +28,14 @@ from federated import startup  # noqa: E402
 
 tf = startup.import_tensorflow()  # before app.run (see federated/cli/common.py), without CUDA start-up noise
 import report_file  # noqa: E402  (benchmarks/, this script's folder)
+import round_timer  # noqa: E402
 from absl import app, flags, logging  # noqa: E402  pylint: disable=g-multiple-import
 
 from data_pipelines import prepare  # noqa: E402
 from data_pipelines import spec as spec_lib  # noqa: E402
 from data_pipelines.config import PrepareConfig  # noqa: E402
-from federated import coordinator, run_directory, trainers, worker  # noqa: E402
-from federated.config import AggregationConfig, ClientConfig, RunSetup, TrainConfig  # noqa: E402
+from federated import coordinator, tls, worker  # noqa: E402
+from federated.config import AggregationConfig, ClientConfig, RunSetup, TrainConfig, WorkerConfig  # noqa: E402
 from pfmsmt_tf import config as model_config  # noqa: E402
 
 flags.DEFINE_integer('rows_per_scenario', 25_000, 'Rows per scenario (train + test).')
@@ -44,18 +48,23 @@ FLAGS = flags.FLAGS
 def round_seconds(data: str, run_dir: str, placement: coordinator.Placement) -> float:
   spec = spec_lib.load_spec(data)
   setup = RunSetup(TrainConfig(data=data, output=run_dir, rounds=FLAGS.rounds, workers=placement.workers),
-                            model_config.ModelConfig(), ClientConfig(), AggregationConfig())
-  run = run_directory.RunDirectory(run_dir)
-  os.makedirs(run.root, exist_ok=True)
-  times = []
+                   model_config.ModelConfig(), ClientConfig(), AggregationConfig())
   with coordinator.remote_runtime(placement, spec.scenario_names):
-    trainer = trainers.build_trainer(setup, spec, data, run, trainers.make_model_fn(setup, spec))
-    state = trainer.initialize()
-    for r in range(FLAGS.rounds):
-      start = time.perf_counter()
-      state, _ = trainer.run_round(state, r)
-      times.append(time.perf_counter() - start)
-  return float(np.median(times[1:]))
+    return float(np.median(round_timer.round_times(setup, FLAGS.rounds)[1:]))
+
+
+def _gated(data: str, work: str, ports, certs: str):
+  """Two workers as `pfmsmt worker` runs them: gate, private network, mutual TLS."""
+  procs = []
+  for i, port in enumerate(ports):
+    cfg = WorkerConfig(data_root=data, tls_cert=f'{certs}/silo{i}.pem', tls_key=f'{certs}/silo{i}.key',
+                       tls_client_ca=f'{certs}/ca.pem')
+    listener = worker.listen('', port)
+    proc, report = worker.start_gated(listener, worker.worker_home(data, os.path.join(work, f'gated{i}')), cfg,
+                                      threads=FLAGS.threads, cpu=i % os.cpu_count())
+    listener.close()
+    procs.append((proc, report['confined']))
+  return procs
 
 
 def main(argv) -> None:
@@ -64,20 +73,35 @@ def main(argv) -> None:
   with tempfile.TemporaryDirectory() as work:
     data = os.path.join(work, 'data')
     prepare.prepare(PrepareConfig(output=data, rows_per_scenario=FLAGS.rows_per_scenario), log=lambda *_: None)
+    certs = os.path.join(work, 'certs')
+    tls.init(certs, ['coordinator', 'silo0', 'silo1'])
+    credentials = coordinator.Credentials.from_files(f'{certs}/ca.pem', f'{certs}/coordinator.pem',
+                                                     f'{certs}/coordinator.key')
+    scenarios = spec_lib.load_spec(data).scenario_names
+    halves = {s: i // 2 for i, s in enumerate(scenarios)}
     ports = [portpicker.pick_unused_port() for _ in range(2)]
     procs = [worker.start_worker(p, worker.worker_home(data, os.path.join(work, f'silo{i}')), FLAGS.threads,
                                  cpu=i % os.cpu_count()) for i, p in enumerate(ports)]
     try:
       addresses = tuple(f'localhost:{p}' for p in ports)
-      scenarios = spec_lib.load_spec(data).scenario_names
       one = coordinator.Placement(addresses[:1], {s: 0 for s in scenarios})
-      two = coordinator.Placement(addresses, {s: i // 2 for i, s in enumerate(scenarios)})
+      two = coordinator.Placement(addresses, halves)
       t_one = round_seconds(data, os.path.join(work, 'one'), one)
       t_two = round_seconds(data, os.path.join(work, 'two'), two)
     finally:
       for p in procs:
         p.kill()
         p.wait()
+    ports = [portpicker.pick_unused_port() for _ in range(2)]
+    gated = _gated(data, work, ports, certs)
+    try:
+      t_tls = round_seconds(data, os.path.join(work, 'tls'),
+                            coordinator.Placement(tuple(f'localhost:{p}' for p in ports), halves, credentials))
+    finally:
+      for p, _ in gated:
+        p.kill()
+        p.wait()
+  confined = all(c for _, c in gated)
   rows = FLAGS.rows_per_scenario
   lines = [
       '# Distributed runtime benchmark', '',
@@ -86,12 +110,16 @@ def main(argv) -> None:
       f'Machine: {report_file.machine(tf.__version__)}  ',
       f'Date: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  ',
       f'Setting: PF-MSMTrec, default model, 4 synthetic scenarios of {rows:,} rows, each worker a '
-      f'`worker_binary` on loopback pinned to its own core (taskset) and limited to {FLAGS.threads} TensorFlow thread(s); the coordinator merges and '
-      'updates the server state in its own local runtime. Median of the timed rounds.', '',
-      '| workers | placement | seconds per round |', '|---|---|---|',
-      f'| 1 | NL, ES, FR, US on worker 0 | {t_one:.2f} |',
-      f'| 2 | NL, ES on worker 0; FR, US on worker 1 | {t_two:.2f} |',
-      f'| **speed-up** (target >= 1.6) | | **{t_one / t_two:.2f}x** |', '',
+      f'`worker_binary` on loopback pinned to its own core (taskset) and limited to {FLAGS.threads} TensorFlow '
+      'thread(s); the coordinator merges and updates the server state in its own local runtime. Median of the '
+      'timed rounds.', '',
+      '| workers | placement | connection | seconds per round |', '|---|---|---|---|',
+      f'| 1 | NL, ES, FR, US on worker 0 | plain gRPC | {t_one:.2f} |',
+      f'| 2 | NL, ES on worker 0; FR, US on worker 1 | plain gRPC | {t_two:.2f} |',
+      f'| 2 | the same | mutual TLS through each worker\'s gate{", executor in a private network" if confined else ""} '
+      f'| {t_tls:.2f} |',
+      f'| **speed-up** of 2 workers (target >= 1.6) | | | **{t_one / t_two:.2f}x** |',
+      f'| **TLS overhead** (TLS / plain, 2 workers) | | | **{t_tls / t_two:.2f}x** ({t_tls - t_two:+.2f} s) |', '',
   ]
   report_file.publish(lines, FLAGS.output)
 

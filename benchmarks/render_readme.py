@@ -20,11 +20,11 @@ ORDER = [  # (file, what produced it)
     ('quality_census.md', 'python benchmarks/quality.py --datasets=census'),
     ('telemetry_census.md', 'python benchmarks/telemetry.py --datasets=census'),
     ('defaults.md', 'python benchmarks/defaults.py'),
-    ('quality_synthetic_personalized_inputs.md', 'pfmsmt compare --template=templates/pfmsmtrec_personalized_inputs.json '
-     '(the earlier protocol: last-round test AUC, 3 seeds, no paired intervals)'),
     ('quality_census_quick.md', 'python benchmarks/quality.py --quick --datasets=census'),
     ('quality_synthetic_quick.md', 'python benchmarks/quality.py --quick --datasets=synthetic'),
     ('speed.md', 'python benchmarks/speed.py'),
+    ('round_cost.md', 'python benchmarks/round_cost.py'),
+    ('scale.md', 'python benchmarks/scale.py'),
     ('remote.md', 'python benchmarks/remote.py'),
     ('data_pipeline.md', 'python benchmarks/data_pipeline.py'),
 ]

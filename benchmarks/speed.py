@@ -1,24 +1,29 @@
-"""Speed and scale benchmark: TFF's overhead over plain Keras, round time against scenarios and rows, memory.
+"""Speed and scale benchmark: TFF's overhead over plain Keras, batch size, round time against scenarios and rows.
 
 Measured side by side in one run on this machine (synthetic data, default model and client settings):
 1. examples per second of one PF-MSMTrec round (TFF process: broadcast, federated_select, every client's
    local epoch, template aggregation) versus `model.fit` of the same model on the same examples from the same
-   tf.data pipeline, one epoch. Target: Keras / TFF at most 1.5.
-2. round time for 2, 4 and 8 scenarios (fixed rows per scenario) and for 1x, 4x and 16x rows per scenario
-   (4 scenarios), with the fitted slope of a straight line and how far the points are from it.
-3. peak RSS (the training process and its TFF workers together) of a 2-round run at 1x and 16x rows.
+   tf.data pipeline, one epoch; the median of --repeats timed rounds and of --repeats timed epochs, after one
+   untimed (tracing) round or epoch. Target: TFF examples/s at least 0.8x Keras.
+2. batch sizes 256 (the default), 1024 and 2048 (the public AliExpress setting): examples/s of a round and
+   of an epoch, and the test AUC a --quality_rounds-round run reaches at each (selected on valid), so that a
+   faster batch size is not bought with quality; then the same timings for `config.paper_config()`
+   (embedding 128, 8 experts of (512, 256)) at batch 256 and 2048.
+3. round time for 2, 4, 8 and 16 scenarios (fixed rows per scenario) and for 1x, 4x and 16x rows per
+   scenario (4 scenarios), each the median of --repeats timed rounds, with the fitted straight line and how
+   far the points are from it.
+4. peak RSS (the training process and its TFF workers together) of a 2-round run at 1x and 16x rows.
 
-  python benchmarks/speed.py [--rows_per_scenario=2500] [--rounds=3]
+  python benchmarks/speed.py [--rows_per_scenario=2500] [--repeats=3]
 
 Writes benchmarks/results/speed.md.
 """
 
 from __future__ import annotations
 
-import glob
+import csv
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,21 +35,27 @@ import numpy as np  # noqa: E402
 from federated import startup  # noqa: E402
 
 tf = startup.import_tensorflow()  # before app.run (see federated/cli/common.py), without CUDA start-up noise
-import report_file  # noqa: E402  (benchmarks/, this script's folder)
+import process_tree  # noqa: E402  (benchmarks/, this script's folder)
+import report_file  # noqa: E402
+import round_timer  # noqa: E402
 from absl import app, flags, logging  # noqa: E402  pylint: disable=g-multiple-import
 
 from data_pipelines import pipeline, prepare  # noqa: E402
 from data_pipelines import spec as spec_lib  # noqa: E402
 from data_pipelines.config import PipelineConfig, PrepareConfig  # noqa: E402
-from federated import run_directory, runtime, trainers  # noqa: E402
+from federated import runtime, trainers, training  # noqa: E402
 from federated.config import AggregationConfig, ClientConfig, RunSetup, TrainConfig  # noqa: E402
 from pfmsmt_tf import config as model_config  # noqa: E402
 
-SCENARIO_NAMES = ('NL', 'ES', 'FR', 'US', 'RU', 'DE', 'IT', 'PL')
+SCENARIO_NAMES = ('NL', 'ES', 'FR', 'US', 'RU', 'DE', 'IT', 'PL', 'BR', 'MX', 'JP', 'KR', 'IN', 'CA', 'AU', 'SE')
+BATCH_SIZES = (256, 1024, 2048)
+PAPER_BATCH_SIZES = (256, 2048)
 
 flags.DEFINE_integer('rows_per_scenario', 2_500, 'Rows per scenario at 1x (train + test).')
 flags.DEFINE_integer('overhead_rows_per_scenario', 25_000, 'Rows per scenario of the TFF vs Keras comparison.')
-flags.DEFINE_integer('rounds', 3, 'Rounds timed per point (the first, which traces, is not counted).')
+flags.DEFINE_integer('repeats', 3, 'Timed rounds (and epochs) per point, after one untimed; the median is reported.')
+flags.DEFINE_integer('quality_rounds', 10, 'Rounds of the batch-size runs whose test AUC is reported.')
+flags.DEFINE_integer('paper_rows_per_scenario', 2_500, 'Rows per scenario of the paper-model timings.')
 flags.DEFINE_string('output', os.path.join(REPO, 'benchmarks', 'results', 'speed.md'), 'Report file.')
 FLAGS = flags.FLAGS
 
@@ -61,77 +72,54 @@ def _train_rows(data: str) -> int:
     return sum(p['rows_kept'] for p in json.load(f)['partitions']['train'].values())
 
 
-def _setup(data: str, output: str) -> RunSetup:
-  return RunSetup(TrainConfig(data=data, output=output, rounds=FLAGS.rounds), model_config.ModelConfig(),
-                           ClientConfig(), AggregationConfig())
+def _setup(data: str, output: str, model=None, batch_size: int = 256, rounds: int = 1) -> RunSetup:
+  return RunSetup(TrainConfig(data=data, output=output, rounds=rounds), model or model_config.ModelConfig(),
+                  ClientConfig(batch_size=batch_size), AggregationConfig())
 
 
-def tff_round_seconds(data: str, work: str) -> float:
-  """Median seconds of rounds 2..R of PF-MSMTrec (round 1 traces the computations)."""
-  setup = _setup(data, os.path.join(work, f'run-{os.path.basename(data)}'))
-  run = run_directory.RunDirectory(setup.cfg.output)
-  os.makedirs(run.root, exist_ok=True)
+def tff_round_seconds(data: str, work: str, model=None, batch_size: int = 256) -> float:
+  """Median seconds of --repeats PF-MSMTrec rounds after the first (which traces the computations)."""
+  setup = _setup(data, os.path.join(work, f'run-{os.path.basename(data)}-{batch_size}'), model, batch_size)
+  return float(np.median(round_timer.round_times(setup, FLAGS.repeats + 1)[1:]))
+
+
+def keras_epoch_seconds(data: str, model=None, batch_size: int = 256) -> float:
+  """Median seconds of --repeats `model.fit` epochs over the same examples and pipeline, after a warm-up epoch."""
   spec = spec_lib.load_spec(data)
-  trainer = trainers.build_trainer(setup, spec, data, run, trainers.make_model_fn(setup, spec))
-  state = trainer.initialize()
-  times = []
-  for r in range(FLAGS.rounds):
-    start = time.perf_counter()
-    state, _ = trainer.run_round(state, r)
-    times.append(time.perf_counter() - start)
-  return float(np.median(times[1:]))
-
-
-def keras_epoch_seconds(data: str) -> float:
-  """Seconds of one `model.fit` epoch over the same examples and pipeline (after a warm-up epoch)."""
-  spec = spec_lib.load_spec(data)
-  client = ClientConfig()
+  client = ClientConfig(batch_size=batch_size)
   cfg = PipelineConfig(batch_size=client.batch_size, shuffle_buffer=client.shuffle_buffer)
   ds = None
   for s in spec.scenario_names:
     d = pipeline.make_dataset(data, spec, 'train', s, cfg)
     ds = d if ds is None else ds.concatenate(d)
-  model = trainers.make_model_fn(_setup(data, '-'), spec)()
+  model = trainers.make_model_fn(_setup(data, '-', model, batch_size), spec)()
   model.compile(tf.keras.optimizers.Adam(client.learning_rate),
                 loss={t: tf.keras.losses.BinaryCrossentropy() for t in spec.task_names},
                 loss_weights={t: 1.0 / len(spec.task_names) for t in spec.task_names})
   model.fit(ds, epochs=1, verbose=0)
   times = []
-  for _ in range(2):
+  for _ in range(FLAGS.repeats):
     start = time.perf_counter()
     model.fit(ds, epochs=1, verbose=0)
     times.append(time.perf_counter() - start)
-  return min(times)
+  return float(np.median(times))
 
 
-def _tree_rss_kib(pid: int) -> int:
-  """RSS of a process and all its descendants (the TFF workers), from /proc."""
-  total, todo = 0, [pid]
-  while todo:
-    p = todo.pop()
-    try:
-      with open(f'/proc/{p}/status') as f:
-        total += next((int(l.split()[1]) for l in f if l.startswith('VmRSS:')), 0)
-      for children in glob.glob(f'/proc/{p}/task/*/children'):
-        with open(children) as f:
-          todo += [int(c) for c in f.read().split()]
-    except (OSError, ValueError):
-      continue
-  return total
+def batch_quality(data: str, work: str, batch_size: int) -> dict:
+  """A --quality_rounds-round PF-MSMTrec run at this batch size: its test AUC and its rounds' median seconds."""
+  setup = _setup(data, os.path.join(work, f'quality-{batch_size}'), batch_size=batch_size,
+                 rounds=FLAGS.quality_rounds)
+  result = training.train(setup, log=lambda *_: None)
+  with open(os.path.join(setup.cfg.output, 'rounds.csv')) as f:
+    rounds = [float(r['train_seconds']) for r in csv.DictReader(f)]
+  return {'auc': result['mean_auc'], 'round_s': float(np.median(rounds[1:])),
+          'selected': sorted(set(result['selected_round'].values()))}
 
 
 def peak_rss_mib(data: str, output: str) -> float:
   env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='3')
-  proc = subprocess.Popen([sys.executable, '-m', 'federated.cli', 'train', f'--data={data}', '--rounds=2',
-                           f'--output={output}', '--eval_every=2'], env=env, cwd=REPO,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  peak = 0
-  while proc.poll() is None:
-    peak = max(peak, _tree_rss_kib(proc.pid))
-    time.sleep(0.1)
-  if proc.returncode:
-    raise RuntimeError(f'pfmsmt train on {data} failed ({proc.returncode})')
-  return peak / 1024
+  return process_tree.run([sys.executable, '-m', 'federated.cli', 'train', f'--data={data}', '--rounds=2',
+                           f'--output={output}', '--eval_every=2'], env=env, cwd=REPO).peak_total_mib
 
 
 def _fit(xs, ys):
@@ -141,40 +129,67 @@ def _fit(xs, ys):
   return float(slope), float(intercept), worst
 
 
+def _examples_per_s(n: int, seconds: float) -> str:
+  return f'{n / seconds:,.0f}'
+
+
 def main(argv) -> None:
   del argv
   logging.set_verbosity(logging.WARNING)
   base = FLAGS.rows_per_scenario
+  scenario_counts, multiples = (2, 4, 8, 16), (1, 4, 16)
+  paper = model_config.paper_config()
   with tempfile.TemporaryDirectory() as work:
     overhead_data = _prepare(work, 'overhead', FLAGS.overhead_rows_per_scenario)
-    keras_s = keras_epoch_seconds(overhead_data)
+    paper_data = _prepare(work, 'paper', FLAGS.paper_rows_per_scenario)
+    keras_s = {b: keras_epoch_seconds(overhead_data, batch_size=b) for b in BATCH_SIZES}
+    keras_paper_s = {b: keras_epoch_seconds(paper_data, paper, b) for b in PAPER_BATCH_SIZES}
     with runtime.local_runtime():
-      tff_s = tff_round_seconds(overhead_data, work)
-      by_scenarios = {k: tff_round_seconds(_prepare(work, f'k{k}', base, k), work) for k in (2, 4, 8)}
-      by_rows = {m: tff_round_seconds(_prepare(work, f'x{m}', base * m), work) for m in (1, 4, 16)}
-    rows = {k: _train_rows(os.path.join(work, f'k{k}')) for k in (2, 4, 8)}
-    rows.update({f'x{m}': _train_rows(os.path.join(work, f'x{m}')) for m in (1, 4, 16)})
-    n_overhead = _train_rows(overhead_data)
+      tff_s = {b: tff_round_seconds(overhead_data, work, batch_size=b) for b in BATCH_SIZES}
+      tff_paper_s = {b: tff_round_seconds(paper_data, work, paper, b) for b in PAPER_BATCH_SIZES}
+      quality = {b: batch_quality(overhead_data, work, b) for b in BATCH_SIZES}
+      by_scenarios = {k: tff_round_seconds(_prepare(work, f'k{k}', base, k), work) for k in scenario_counts}
+      by_rows = {m: tff_round_seconds(_prepare(work, f'x{m}', base * m), work) for m in multiples}
+    rows = {k: _train_rows(os.path.join(work, f'k{k}')) for k in scenario_counts}
+    rows.update({f'x{m}': _train_rows(os.path.join(work, f'x{m}')) for m in multiples})
+    n_overhead, n_paper = _train_rows(overhead_data), _train_rows(paper_data)
     rss = {m: peak_rss_mib(os.path.join(work, f'x{m}'), os.path.join(work, f'rss{m}')) for m in (1, 16)}
-  overhead = tff_s / keras_s
+  ratio = keras_s[256] / tff_s[256]  # TFF examples/s over Keras examples/s
   k_slope, k_icpt, k_dev = _fit(list(by_scenarios), list(by_scenarios.values()))
-  r_x = [rows[f'x{m}'] for m in (1, 4, 16)]
+  r_x = [rows[f'x{m}'] for m in multiples]
   r_slope, r_icpt, r_dev = _fit(r_x, list(by_rows.values()))
   cmd = 'python benchmarks/speed.py ' + ' '.join(
-      f'--{k}={getattr(FLAGS, k)}' for k in ('rows_per_scenario', 'overhead_rows_per_scenario', 'rounds'))
+      f'--{k}={getattr(FLAGS, k)}' for k in ('rows_per_scenario', 'overhead_rows_per_scenario', 'repeats',
+                                              'quality_rounds', 'paper_rows_per_scenario'))
   lines = [
       '# Speed and scale benchmark', '',
       f'Command: `{cmd}`  ',
       f'Machine: {report_file.machine(tf.__version__)}  ',
       f'Date: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  ',
-      'Model and settings: the defaults (80k-parameter MMoE, batch 256, 1 local epoch, Adam 1e-3); '
-      'PF-MSMTrec; the first round (tracing) is not timed.', '',
+      'Model and settings: the defaults (80k-parameter MMoE, batch 256, 1 local epoch, Adam 1e-3) unless a row '
+      f'says otherwise; PF-MSMTrec. Every time is the median of {FLAGS.repeats} timed rounds or epochs, after one '
+      'untimed (tracing, warm-up).', '',
       '## TFF round versus plain Keras on the same examples', '',
       '| | seconds | examples/s |', '|---|---|---|',
-      f'| one PF-MSMTrec round, {n_overhead:,} train examples over 4 scenarios | {tff_s:.2f} | '
-      f'{n_overhead / tff_s:,.0f} |',
-      f'| one `model.fit` epoch, the same examples and pipeline | {keras_s:.2f} | {n_overhead / keras_s:,.0f} |',
-      f'| **overhead TFF / Keras** (target <= 1.5) | **{overhead:.2f}x** | |', '',
+      f'| one PF-MSMTrec round, {n_overhead:,} train examples over 4 scenarios | {tff_s[256]:.2f} | '
+      f'{_examples_per_s(n_overhead, tff_s[256])} |',
+      f'| one `model.fit` epoch, the same examples and pipeline | {keras_s[256]:.2f} | '
+      f'{_examples_per_s(n_overhead, keras_s[256])} |',
+      f'| **TFF examples/s over Keras examples/s** (target >= 0.8) | **{ratio:.2f}x** | |', '',
+      '## Batch size: speed and the AUC it reaches', '',
+      f'The same {n_overhead:,} examples. Test mean AUC of a {FLAGS.quality_rounds}-round PF-MSMTrec run at each '
+      'batch size, models selected per scenario on valid (learning rate unchanged, 1e-3); its round time is the '
+      'median of its rounds after the first.', '',
+      '| model | batch | TFF round s | TFF examples/s | `fit` epoch s | `fit` examples/s | TFF / Keras | '
+      f'test mean AUC after {FLAGS.quality_rounds} rounds (selected rounds) |', '|---|---|---|---|---|---|---|---|',
+      *[f'| default | {b} | {tff_s[b]:.2f} | {_examples_per_s(n_overhead, tff_s[b])} | {keras_s[b]:.2f} | '
+        f'{_examples_per_s(n_overhead, keras_s[b])} | {keras_s[b] / tff_s[b]:.2f}x | {quality[b]["auc"]:.4f} '
+        f'({", ".join(map(str, quality[b]["selected"]))}; rounds of {quality[b]["round_s"]:.2f} s) |'
+        for b in BATCH_SIZES],
+      *[f'| `paper_config()`, {n_paper:,} examples | {b} | {tff_paper_s[b]:.2f} | '
+        f'{_examples_per_s(n_paper, tff_paper_s[b])} | {keras_paper_s[b]:.2f} | '
+        f'{_examples_per_s(n_paper, keras_paper_s[b])} | {keras_paper_s[b] / tff_paper_s[b]:.2f}x | not run |'
+        for b in PAPER_BATCH_SIZES], '',
       f'## Round time against scenarios ({base:,} rows each)', '',
       '| scenarios | train examples | seconds per round |', '|---|---|---|',
       *[f'| {k} | {rows[k]:,} | {s:.2f} |' for k, s in by_scenarios.items()],

@@ -8,10 +8,11 @@ algorithm declares), `conflicts` (conflict coordination methods), `personalizati
 The library: `process` (build_process, build_algorithm_process), `client_work`, `aggregators`
 (TemplateAggregationFactory), `layout`, `privacy`, `training` (train, train_in_runtime), `trainers`,
 `run_directory`, `selection`, `reporting`, `telemetry`, `comparison`, `restore`, `runtime`, and for remote
-silos `coordinator` and `worker`.
+silos `coordinator`, `worker`, `gate` (the worker's mutual-TLS door), `netns` (the executor's private
+network) and `tls` (certificates).
 """
 
 __all__ = ['aggregators', 'algorithm', 'algorithms', 'api', 'client_data', 'client_work', 'comparison',
-           'config', 'conflicts', 'coordinator', 'experiment', 'layout', 'loss_terms', 'personalization',
-           'privacy', 'process', 'registry', 'reporting', 'restore', 'run_directory', 'runtime', 'selection',
-           'telemetry', 'trainers', 'training', 'worker']
+           'config', 'conflicts', 'coordinator', 'experiment', 'gate', 'layout', 'loss_terms', 'netns',
+           'personalization', 'privacy', 'process', 'registry', 'reporting', 'restore', 'run_directory', 'runtime',
+           'selection', 'telemetry', 'tls', 'trainers', 'training', 'worker']

@@ -34,7 +34,7 @@ from typing import Callable, Optional, Tuple
 from federated.config import AggregationConfig
 from pfmsmt_tf import template as template_lib
 
-FAMILIES = ('pfmsmtrec', 'ablation', 'baseline', 'reference')
+FAMILIES = ('pfmsmtrec', 'variant', 'ablation', 'baseline', 'reference')  # variant: beyond ALGORITHM.md
 PHASES = ('local', 'shared')  # client training phases: which parameters a phase updates
 # model, shared_inputs -> the template. `shared_inputs`: the scenarios share one vocabulary and normalization
 # (--statistics_scope=shared), so the input layer may be global.

@@ -139,12 +139,78 @@ class TrainConfig:
                                     'runtime). --data then needs only spec.json; each worker holds its rows.')
   placement: Tuple[str, ...] = _field((), 'SCENARIO:WORKER_INDEX for each scenario (default: scenarios split '
                                       'evenly over --workers, in order).')
+  tls_ca: str = _field('', 'With --workers: the CA certificate that signed the workers\' certificates (`pfmsmt tls '
+                       'init` writes ca.pem); with --tls_cert and --tls_key, every worker connection is mutual TLS.')
+  tls_cert: str = _field('', 'With --workers: this coordinator\'s certificate (PEM), signed by the workers\' CA.')
+  tls_key: str = _field('', 'With --workers: the private key of --tls_cert.')
 
   def __post_init__(self):
     if self.rounds < 1 or self.eval_every < 1:
       raise ValueError('rounds and eval_every must be >= 1')
     if not self.output:
       raise ValueError('--output (the run directory) is required')
+    tls = (self.tls_ca, self.tls_cert, self.tls_key)
+    if any(tls) and not all(tls):
+      raise ValueError('--tls_ca, --tls_cert and --tls_key go together: give all three or none')
+    if any(tls) and not self.workers:
+      raise ValueError('--tls_ca/--tls_cert/--tls_key secure the connections to --workers; there are none')
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerConfig:
+  """One silo's `pfmsmt worker`: what it serves, who may connect, and its limits."""
+
+  port: int = _field(8000, 'Port of the worker\'s TLS endpoint (the executor itself is never reachable).')
+  host: str = _field('', 'Address the endpoint listens on (default: every interface of this machine).')
+  data_root: str = _field('', 'This silo\'s prepared data folder.')
+  state_root: str = _field('', 'Where this silo\'s local parameters are kept (default: --data_root/../state).')
+  verify_data: bool = _field(True, 'Check the held shards\' SHA-256 against summary.json at start-up (sizes are '
+                             'always checked).')
+  tls_cert: str = _field('', 'This worker\'s certificate (PEM; `pfmsmt tls init` writes one per silo).')
+  tls_key: str = _field('', 'The private key of --tls_cert.')
+  tls_client_ca: str = _field('', 'The CA whose certificates may connect (the coordinator\'s): every other client is '
+                              'refused.')
+  insecure: bool = _field(False, 'Serve plain gRPC without TLS: anyone who reaches --port can run any TensorFlow '
+                          'graph on this machine, with this user\'s rights. Only for a private test network.')
+  max_message_mb: int = _field(1024, 'Largest gRPC message the executor accepts, in MB.')
+  max_concurrent_calls: int = _field(8, 'Most computations the executor runs at once.')
+
+  def __post_init__(self):
+    tls = (self.tls_cert, self.tls_key, self.tls_client_ca)
+    if any(tls) and not all(tls):
+      raise ValueError('--tls_cert, --tls_key and --tls_client_ca go together: give all three or none')
+    if not any(tls) and not self.insecure:
+      raise ValueError('a worker needs --tls_cert, --tls_key and --tls_client_ca (`pfmsmt tls init` makes them); '
+                       '--insecure serves plain gRPC instead, which lets anyone who reaches the port run any '
+                       'TensorFlow graph on this machine')
+    if all(tls) and self.insecure:
+      raise ValueError('--insecure and the --tls_* flags exclude each other')
+    if self.max_message_mb < 1 or self.max_concurrent_calls < 1:
+      raise ValueError('--max_message_mb and --max_concurrent_calls must be >= 1')
+    if not self.data_root:
+      raise ValueError('--data_root is required')
+
+  @property
+  def tls(self) -> bool:
+    return bool(self.tls_cert)
+
+
+@dataclasses.dataclass(frozen=True)
+class TlsInitConfig:
+  """`pfmsmt tls init`: a CA and one certificate per party of a federation (federated/tls.py)."""
+
+  output: str = _field('', 'Folder for ca.pem, ca.key and NAME.pem, NAME.key per name.')
+  names: Tuple[str, ...] = _field(('coordinator',), 'One certificate per name: the coordinator and each silo.')
+  hosts: Tuple[str, ...] = _field((), 'Host names or IP addresses the workers are dialled at (every certificate '
+                                  'names them, and localhost); a worker\'s address must be among them.')
+  days: int = _field(365, 'Validity of the certificates, in days.')
+  overwrite: bool = _field(False, 'Replace certificates already in --output.')
+
+  def __post_init__(self):
+    if not self.output:
+      raise ValueError('--output is required')
+    if self.days < 1:
+      raise ValueError(f'--days must be >= 1, got {self.days}')
 
 
 @dataclasses.dataclass(frozen=True)

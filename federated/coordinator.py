@@ -9,9 +9,10 @@ What runs where: each client's work (reading its rows, training, its local state
 worker, which resolves the relative paths it is given (`data/<split>/<scenario>/*.tfrecord`,
 `clients/<run>/<scenario>/round_<r>.state`) against its home folder; rows and local parameters never leave it.
 The merge of partial aggregates and the server update run at the coordinator, in its own local C++
-worker. A worker receives the server state (global and personalized parameters, since the mergeable
-compiler delivers server values whole; `federated_select` then picks its scenarios' rows) and returns its
-clients' aggregated updates.
+worker. A worker receives the server state (the mergeable compiler delivers server values whole) with the
+personalized rows of every scenario it does not serve zeroed here first (`_own_rows`; its
+`federated_select` picks its own rows), and returns its clients' aggregated updates. Connections are
+mutual TLS when the coordinator has credentials (federated/gate.py is the worker's side).
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ import dataclasses
 import threading
 from typing import Dict, Iterator, List, Sequence
 
-from federated import runtime
+from federated import runtime, tls
 from federated.worker import relative_partition
 
 CONNECT_TIMEOUT_S = 5.0
 HEARTBEAT_S = 2.0
+# A restarted worker is found again within about a second, not after gRPC's default backoff of up to 2 min.
+RECONNECT_OPTIONS = [('grpc.initial_reconnect_backoff_ms', 500), ('grpc.min_reconnect_backoff_ms', 500),
+                     ('grpc.max_reconnect_backoff_ms', 1000)]
 
 
 class WorkerError(ConnectionError):
@@ -34,14 +38,31 @@ class WorkerError(ConnectionError):
 
 
 @dataclasses.dataclass(frozen=True)
+class Credentials:
+  """The coordinator's side of mutual TLS: the CA that signed the workers, and its own certificate and key."""
+
+  ca: bytes
+  cert: bytes
+  key: bytes
+
+  @classmethod
+  def from_files(cls, ca: str, cert: str, key: str) -> 'Credentials | None':
+    if not (ca or cert or key):
+      return None
+    return cls(tls.read(ca, 'tls_ca'), tls.read(cert, 'tls_cert'), tls.read(key, 'tls_key'))
+
+
+@dataclasses.dataclass(frozen=True)
 class Placement:
-  """Which worker (address) serves which scenario."""
+  """Which worker (address) serves which scenario, and how the coordinator proves who it is."""
 
   workers: tuple  # addresses host:port
   scenario_worker: Dict[str, int]  # scenario name -> index into workers
+  credentials: Credentials | None = None  # None: plain gRPC (workers started with --insecure)
 
   @classmethod
-  def parse(cls, workers: Sequence[str], placement: Sequence[str], scenarios: Sequence[str]) -> 'Placement':
+  def parse(cls, workers: Sequence[str], placement: Sequence[str], scenarios: Sequence[str],
+            credentials: Credentials | None = None) -> 'Placement':
     """`placement` items are SCENARIO:WORKER_INDEX; without them, scenarios are split evenly, in order."""
     workers = tuple(w.strip() for w in workers if w.strip())
     for w in workers:
@@ -65,7 +86,7 @@ class Placement:
     else:
       per = -(-len(scenarios) // len(workers))
       mapping = {s: min(i // per, len(workers) - 1) for i, s in enumerate(scenarios)}
-    return cls(workers, mapping)
+    return cls(workers, mapping, credentials)
 
   def describe(self) -> str:
     lines = ['placement:']
@@ -78,35 +99,63 @@ class Placement:
 # ------------------------------------------------------------------------------------------ the coordinator
 
 
-def _channel(address: str):
+_channels: Dict[tuple, object] = {}  # (address, credentials) -> its one gRPC channel, until remote_runtime ends
+
+
+def _channel(address: str, credentials: Credentials | None):
+  """The one channel to `address`: every call and probe reuses it, so that a worker restart (gRPC reconnects
+  by itself) leaks nothing; TLS with the coordinator's certificate when there are credentials."""
   import grpc  # pylint: disable=g-import-not-at-top
   from tensorflow_federated.python.core.impl.executor_stacks import executor_factory  # pylint: disable=g-import-not-at-top
-  return grpc.insecure_channel(address, executor_factory._GRPC_CHANNEL_OPTIONS)  # pylint: disable=protected-access
+  key = (address, credentials)
+  if key not in _channels:
+    options = executor_factory._GRPC_CHANNEL_OPTIONS + RECONNECT_OPTIONS  # pylint: disable=protected-access
+    _channels[key] = (grpc.insecure_channel(address, options) if credentials is None else grpc.secure_channel(
+        address, grpc.ssl_channel_credentials(credentials.ca, credentials.key, credentials.cert), options))
+  return _channels[key]
+
+
+def close_channels() -> int:
+  """Closes every channel this process opened to workers; returns how many."""
+  n = len(_channels)
+  for channel in _channels.values():
+    channel.close()
+  _channels.clear()
+  return n
+
+
+def open_channels() -> int:
+  return len(_channels)
+
+
+def _ready(address: str, credentials, timeout_s: float) -> bool:
+  import grpc  # pylint: disable=g-import-not-at-top
+  future = grpc.channel_ready_future(_channel(address, credentials))
+  try:
+    future.result(timeout=timeout_s)
+    return True
+  except grpc.FutureTimeoutError:
+    future.cancel()  # stops its polling of the channel, which outlives this call otherwise
+    return False
 
 
 def check_reachable(placement: Placement, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
-  import grpc  # pylint: disable=g-import-not-at-top
   for i, address in enumerate(placement.workers):
-    try:
-      grpc.channel_ready_future(_channel(address)).result(timeout=timeout_s)
-    except grpc.FutureTimeoutError:
+    if not _ready(address, placement.credentials, timeout_s):
+      how = ('with TLS: is it a `pfmsmt worker` whose certificate ca.pem signed, for this address, and does it '
+             'admit this coordinator\'s certificate (its log names a refusal)?' if placement.credentials else
+             'without TLS: does the worker run with --insecure?')
       raise WorkerError(f'worker {i} ({address}) is not reachable within {timeout_s:.0f} s: is '
-                        f'`pfmsmt worker --port={address.rpartition(":")[2]}` running there?') from None
+                        f'`pfmsmt worker --port={address.rpartition(":")[2]}` running there, {how}')
 
 
 def unreachable(placement: Placement, timeout_s: float = 2.0) -> List[str]:
   """The workers that do not answer now (to name the one that failed a round)."""
-  import grpc  # pylint: disable=g-import-not-at-top
-  out = []
-  for i, address in enumerate(placement.workers):
-    try:
-      grpc.channel_ready_future(_channel(address)).result(timeout=timeout_s)
-    except grpc.FutureTimeoutError:
-      out.append(f'worker {i} ({address})')
-  return out
+  return [f'worker {i} ({a})' for i, a in enumerate(placement.workers)
+          if not _ready(a, placement.credentials, timeout_s)]
 
 
-def _worker_context(address: str):
+def _worker_context(address: str, credentials: Credentials | None):
   """An async TFF context whose computations run on the C++ worker at `address`."""
   from tensorflow_federated.python.core.backends.native import compiler  # pylint: disable=g-import-not-at-top
   from tensorflow_federated.python.core.environments.tensorflow_frontend import tensorflow_computation  # pylint: disable=g-import-not-at-top
@@ -114,7 +163,7 @@ def _worker_context(address: str):
   from tensorflow_federated.python.core.impl.executor_stacks import python_executor_stacks  # pylint: disable=g-import-not-at-top
   from tensorflow_federated.python.core.impl.executors import remote_executor, remote_executor_grpc_stub  # pylint: disable=g-import-not-at-top,g-multiple-import
   from tensorflow_federated.python.core.impl.types import placements  # pylint: disable=g-import-not-at-top
-  stub = remote_executor_grpc_stub.RemoteExecutorGrpcStub(_channel(address))
+  stub = remote_executor_grpc_stub.RemoteExecutorGrpcStub(_channel(address, credentials))
 
   def stack_fn(cardinalities):
     cardinalities.setdefault(placements.CLIENTS, 1)
@@ -138,17 +187,12 @@ class _Routed:
   named in a WorkerError instead.
   """
 
-  def __init__(self, worker, server, client_parts: set, name: str, address: str):
+  def __init__(self, worker, server, client_parts: set, name: str, address: str, credentials, own_rows: frozenset):
     self._worker, self._server, self._client_parts = worker, server, client_parts
-    self._name, self._address = name, address
+    self._name, self._address, self._credentials, self._rows = name, address, credentials, own_rows
 
   def _answers(self) -> bool:
-    import grpc  # pylint: disable=g-import-not-at-top
-    try:
-      grpc.channel_ready_future(_channel(self._address)).result(timeout=HEARTBEAT_S)
-      return True
-    except grpc.FutureTimeoutError:
-      return False
+    return _ready(self._address, self._credentials, HEARTBEAT_S)
 
   def _in_thread(self, comp, arg) -> asyncio.Future:
     """The worker call in a thread of its own: TFF's remote executor makes blocking gRPC calls, which would
@@ -178,7 +222,7 @@ class _Routed:
     if id(comp) not in self._client_parts:
       return await self._server.invoke(comp, arg)
     loop = asyncio.get_running_loop()
-    task = self._in_thread(comp, arg)
+    task = self._in_thread(comp, _own_rows(arg, self._rows))
     while True:
       done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_S)
       if done:
@@ -186,6 +230,56 @@ class _Routed:
       if not await loop.run_in_executor(None, self._answers):
         task.cancel()
         raise WorkerError(f'{self._name} stopped answering')
+
+
+def _own_rows(arg, served: frozenset):
+  """`arg` (a round's or an evaluation's argument: server state and client inputs, possibly nested in what
+  the mergeable context adds) with every row of the state's personalized groups that belongs to a scenario
+  the worker does not serve set to zero: the worker's `federated_select` reads only its own rows, and the
+  others never leave the coordinator. Values without that state pass unchanged."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from tensorflow_federated.python.common_libs import structure  # pylint: disable=g-import-not-at-top
+  rows_kept = sorted(served)
+
+  def keep_own(rows):
+    rows = np.array(rows)
+    mask = np.zeros(rows.shape[0], bool)
+    mask[rows_kept] = True
+    rows[~mask] = 0
+    return rows
+
+  found = []
+
+  def rebuild(value, fn):
+    """`value` with fn(name, child) for each child, in the same kind of container (TFF wants lists where
+    it placed clients' values)."""
+    if isinstance(value, structure.Struct):
+      return structure.Struct([(n, fn(n, v)) for n, v in structure.iter_elements(value)])
+    if isinstance(value, dict):
+      return type(value)((k, fn(k, v)) for k, v in value.items())
+    if isinstance(value, tuple) and hasattr(value, '_fields'):  # a namedtuple
+      return type(value)(*(fn(n, v) for n, v in zip(value._fields, value)))
+    if isinstance(value, (list, tuple)):
+      return type(value)(fn(None, v) for v in value)
+    return value
+
+  def names(value):
+    if isinstance(value, structure.Struct):
+      return [n for n, _ in structure.iter_elements(value)]
+    return list(value) if isinstance(value, dict) else list(getattr(value, '_fields', ()))
+
+  def leaves(_, value):
+    containers = (structure.Struct, dict, list, tuple)
+    return rebuild(value, leaves) if isinstance(value, containers) else keep_own(value)
+
+  def walk(name, value):
+    if name == 'model' and 'personalized' in names(value):
+      found.append(name)
+      return rebuild(value, lambda n, v: rebuild(v, leaves) if n == 'personalized' else v)
+    return rebuild(value, walk)
+
+  redacted = walk(None, arg)
+  return redacted if found else arg  # untouched values keep their own containers
 
 
 def _routed_class():
@@ -206,11 +300,11 @@ def remote_runtime(placement: Placement, scenarios: Sequence[str]) -> Iterator[N
   from tensorflow_federated.python.core.impl.execution_contexts import mergeable_comp_execution_context as mcec  # pylint: disable=g-import-not-at-top
   from tensorflow_federated.python.core.impl.types import type_analysis  # pylint: disable=g-import-not-at-top
   check_reachable(placement)
-  served = set(runtime.worker_processes())  # workers started by this process itself (benchmarks) stay up
+  own_workers = set(runtime.worker_processes())  # workers started by this process itself (benchmarks) stay up
   runtime.install_shutdown_hooks()
   runtime.bind_workers_to_this_process()
   server = tff.backends.native.create_async_local_cpp_execution_context()
-  workers = [_worker_context(a) for a in placement.workers]
+  workers = [_worker_context(a, placement.credentials) for a in placement.workers]
   client_parts: set = set()
 
   def per_client(t) -> bool:
@@ -229,15 +323,17 @@ def remote_runtime(placement: Placement, scenarios: Sequence[str]) -> Iterator[N
   contexts = []
   for s in scenarios:
     i = placement.scenario_worker[s]
+    own_rows = frozenset(k for k, name in enumerate(scenarios) if placement.scenario_worker[name] == i)
     contexts.append(routed(workers[i], server, client_parts, f'worker {i} ({placement.workers[i]})',
-                           placement.workers[i]))
+                           placement.workers[i], placement.credentials, own_rows))
   context = mcec.MergeableCompExecutionContext(async_contexts=contexts, compiler_fn=compile_fn,
                                                num_subrounds=len(scenarios))
   with context_stack_impl.context_stack.install(context):
     try:
       yield
     finally:
-      runtime.shutdown_workers(keep=served)
+      close_channels()
+      runtime.shutdown_workers(keep=own_workers)
 
 
 def check_data(placement: Placement, spec, splits: Sequence[str] = ('train', 'test')) -> None:

@@ -133,7 +133,8 @@ def train(setup: RunSetup, log: Callable[[str], None] = print, placement=None) -
     measured = train_metrics.pop(telemetry.KEY, None)
     if rejected:
       _check_rejected(rejected, r + 1, setup.aggregation_cfg.strict, len(spec.scenarios), start_round, log)
-    row = {'round': r + 1, **train_metrics, REJECTED: ';'.join(rejected)}
+    row = {'round': r + 1, **train_metrics, REJECTED: ';'.join(rejected),
+           'train_seconds': round(time.time() - t0, 3)}  # the round without its evaluation
     if dp_on:
       row['dp_epsilon'] = privacy.epsilon(setup.aggregation_cfg, r + 1)
     if (r + 1) % cfg.eval_every == 0 or r + 1 == cfg.rounds:
@@ -198,7 +199,8 @@ def train_in_runtime(setup: RunSetup, log=print) -> dict:
   if cfg.data == prepare.SYNTHETIC:
     raise ValueError('--workers needs --data=DIR: the folder of spec.json (the workers hold the rows)')
   spec = spec_lib.load_spec(cfg.data)
-  placement = coordinator.Placement.parse(cfg.workers, cfg.placement, spec.scenario_names)
+  placement = coordinator.Placement.parse(cfg.workers, cfg.placement, spec.scenario_names,
+                                          coordinator.Credentials.from_files(cfg.tls_ca, cfg.tls_cert, cfg.tls_key))
   log(placement.describe())
   with coordinator.remote_runtime(placement, spec.scenario_names):
     coordinator.check_data(placement, spec)

@@ -107,3 +107,20 @@ def test_the_logistic_reference_is_a_linear_model_per_scenario():
   assert {a.role for a in T.assign(logistic.template_for(model), model)} == {T.LOCAL}
   out = model({'categorical': np.array([[1, 2]]), 'numerical': np.zeros((1, 0), np.float32)})
   assert np.allclose(out['ctr'], 0.5)  # zero weights: every probability 1/2 before training
+
+
+def test_the_personal_inputs_variant_personalizes_the_embeddings_only_under_one_encoding():
+  variant, pf = algorithms.get('pfmsmtrec_personal_inputs'), algorithms.get('pfmsmtrec')
+  assert variant.family == 'variant' and not variant.paper and variant.loss_terms == pf.loss_terms
+  model = models.build_model(config_lib.ModelInputs(('a',), (5,), 2, ('ctr', 'ctcvr')), config_lib.ModelConfig(seed=0))
+
+  def roles(alg, shared):
+    return {a.path: (a.role, a.group) for a in T.assign(alg.template_for(model, shared), model)}
+
+  shared, base = roles(variant, True), roles(pf, True)
+  inputs = {p for p in shared if p.startswith('input/')}
+  assert inputs and {shared[p] for p in inputs} == {(T.PERSONALIZED, 'inputs')}
+  assert {base[p] for p in inputs} == {(T.GLOBAL, '')}
+  assert {p: r for p, r in shared.items() if p not in inputs} == {p: r for p, r in base.items() if p not in inputs}
+  assert roles(variant, False) == roles(pf, False)  # per-scenario encodings: the embeddings stay local
+

@@ -57,6 +57,7 @@ def test_global_updates_are_clipped_and_noised():
   assert 0.4 < np.std(noisy[0] - expected) < 1.0
 
 
+@pytest.mark.slow  # 23 s; the noise and accounting units stay fast
 def test_dp_run_reports_epsilon(tmp_path):
   data = str(tmp_path / 'data')
   prepare.prepare(PrepareConfig(output=data, rows_per_scenario=300), log=lambda *_: None)

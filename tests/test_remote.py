@@ -12,16 +12,25 @@ import numpy as np
 import portpicker
 import pytest
 
-from federated import coordinator, run_directory, runtime, telemetry, training, worker
+from federated import coordinator, run_directory, runtime, telemetry, tls, training, worker
 from federated.config import TrainConfig
 from tests import helpers
 from tests.conftest import REPO
 
 
-def _worker(port, data_root, state_root):
+@pytest.fixture(scope='module')
+def certs(tmp_path_factory):
+  folder = str(tmp_path_factory.mktemp('certs'))
+  tls.init(folder, ['coordinator', 'silo'])
+  return folder
+
+
+def _worker(port, data_root, state_root, certs):
   env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='3')
   proc = subprocess.Popen([sys.executable, '-m', 'federated.cli', 'worker', f'--port={port}',
-                           f'--data_root={data_root}', f'--state_root={state_root}'], env=env, cwd=REPO,
+                           f'--data_root={data_root}', f'--state_root={state_root}',
+                           f'--tls_cert={certs}/silo.pem', f'--tls_key={certs}/silo.key',
+                           f'--tls_client_ca={certs}/ca.pem'], env=env, cwd=REPO,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
                           preexec_fn=runtime.die_with_parent)  # gone with this test process, whatever ends it
   for line in proc.stdout:
@@ -37,23 +46,47 @@ def _stop(proc):
 
 
 @pytest.fixture(scope='module')
-def silos(tmp_path_factory, trained_run):
+def silos(tmp_path_factory, trained_run, certs):
   """Two silos on loopback: silo 0 holds every partition, silo 1 too (placement decides who serves what). The
   data is the shared trained run's, so that run is the local run a remote one is compared with."""
   root = tmp_path_factory.mktemp('remote')
   data = trained_run.data
   ports = [portpicker.pick_unused_port() for _ in range(2)]
-  procs = [_worker(p, data, str(root / f'silo{i}')) for i, p in enumerate(ports)]
+  procs = [_worker(p, data, str(root / f'silo{i}'), certs) for i, p in enumerate(ports)]
   yield root, data, ports, procs
   for p in procs:
     _stop(p)
 
 
-def _setup(data, output, ports, **kw):
+def _setup(data, output, ports, certs, **kw):
   setup = helpers.small_setup(data, output, rounds=3, **kw)  # trained_run's settings, on workers
   setup.cfg = TrainConfig(**{**setup.cfg.__dict__, 'workers': tuple(f'localhost:{p}' for p in ports),
-                                      'placement': ('NL:1', 'ES:0', 'FR:0', 'US:1')})
+                             'placement': ('NL:1', 'ES:0', 'FR:0', 'US:1'), 'tls_ca': f'{certs}/ca.pem',
+                             'tls_cert': f'{certs}/coordinator.pem', 'tls_key': f'{certs}/coordinator.key'})
   return setup
+
+
+def _record_what_workers_receive(monkeypatch):
+  """Every argument the coordinator sends to a worker, with the rows (scenario indices) the worker serves."""
+  sent = []
+  original = coordinator._Routed._in_thread  # pylint: disable=protected-access
+
+  def recording(self, comp, arg):
+    sent.append((self._rows, arg))  # pylint: disable=protected-access
+    return original(self, comp, arg)
+
+  monkeypatch.setattr(coordinator._Routed, '_in_thread', recording)  # pylint: disable=protected-access
+  return sent
+
+
+def _personalized_rows(arg):
+  """Each personalized group's [K, D] rows in a sent argument (none when it carries no server state)."""
+  from tensorflow_federated.python.common_libs import structure  # pylint: disable=g-import-not-at-top
+  try:
+    groups = structure.to_elements(structure.from_container(arg, recursive=True))[0][1].model.personalized
+  except (AttributeError, TypeError, ValueError, IndexError):
+    return {}
+  return {name: np.asarray(rows) for name, rows in structure.iter_elements(groups)}
 
 
 def _close_cells(a, b, scenarios):
@@ -80,12 +113,26 @@ def _same_metrics(a, b):
   _close_cells(a['test'], b['test'], same)
 
 
-def test_two_workers_give_the_local_metrics_and_keep_states_home(silos, trained_run):
+def test_two_workers_over_tls_give_the_local_metrics_and_keep_states_and_rows_home(silos, trained_run, certs,
+                                                                                    monkeypatch):
   root, data, ports, _ = silos
   lines = []
   local = trained_run.metrics
-  remote_result = training.train_in_runtime(_setup(data, str(root / 'remote'), ports), log=lines.append)
+  sent = _record_what_workers_receive(monkeypatch)
+  remote_result = training.train_in_runtime(_setup(data, str(root / 'remote'), ports, certs), log=lines.append)
   _same_metrics(local, remote_result)
+  # Each worker received the personalized rows of its own scenarios only (spec order NL, ES, FR, US; worker 0
+  # serves ES and FR, worker 1 NL and US): every other row arrived as zeros.
+  carried = [(served, _personalized_rows(arg)) for served, arg in sent]
+  carried = [(served, groups) for served, groups in carried if groups]
+  assert {served for served, _ in carried} == {frozenset({1, 2}), frozenset({0, 3})}
+  assert len(carried) >= 2 * 3  # every round's training (and evaluation) call to each worker
+  for served, groups in carried:
+    assert {'experts', 'tower__ctr', 'tower__ctcvr'} <= set(groups)  # groups keyed as in the state
+    for name, rows in groups.items():
+      others = [k for k in range(rows.shape[0]) if k not in served]
+      assert not rows[others].any(), (name, served)
+      assert all(rows[k].any() for k in served), (name, served)
   assert lines[0] == f'placement:\n  worker 0 localhost:{ports[0]}: ES, FR\n  worker 1 localhost:{ports[1]}: NL, US'
   # Each silo holds the local states of its own scenarios only; the coordinator holds none.
   run = worker.run_namespace(str(root / 'remote'))
@@ -105,10 +152,10 @@ def test_two_workers_give_the_local_metrics_and_keep_states_home(silos, trained_
 
 
 @pytest.mark.slow
-def test_killed_worker_is_named_and_resume_finishes(silos):
+def test_killed_worker_is_named_and_resume_finishes(silos, certs):
   root, data, ports, procs = silos
   straight = json.load(open(root / 'remote' / 'metrics.json')) if (root / 'remote').exists() else None
-  setup = _setup(data, str(root / 'killed'), ports)
+  setup = _setup(data, str(root / 'killed'), ports, certs)
   lines = []
 
   def log(line):
@@ -118,8 +165,8 @@ def test_killed_worker_is_named_and_resume_finishes(silos):
 
   with pytest.raises(coordinator.WorkerError, match=rf'round 2: worker 1 \(localhost:{ports[1]}\) failed.*--resume'):
     training.train_in_runtime(setup, log=log)
-  procs[1] = _worker(ports[1], data, str(root / 'silo1'))
-  setup = _setup(data, str(root / 'killed'), ports, resume=True)
+  procs[1] = _worker(ports[1], data, str(root / 'silo1'), certs)
+  setup = _setup(data, str(root / 'killed'), ports, certs, resume=True)
   result = training.train_in_runtime(setup, log=lines.append)
   assert any(l.startswith('resuming') for l in lines)
   if straight:
@@ -127,21 +174,22 @@ def test_killed_worker_is_named_and_resume_finishes(silos):
   assert np.isfinite(result['mean_auc'])
 
 
-def test_wrong_address_and_missing_data_fail_fast(silos, tmp_path):
+@pytest.mark.slow  # 17 s; the TLS run above covers the path, this its errors
+def test_wrong_address_and_missing_data_fail_fast(silos, certs, tmp_path):
   root, data, ports, _ = silos
   free = portpicker.pick_unused_port()
   start = time.time()
   with pytest.raises(coordinator.WorkerError, match=rf'worker 1 \(localhost:{free}\) is not reachable'):
-    training.train_in_runtime(_setup(data, str(tmp_path / 'a'), [ports[0], free]), log=lambda *_: None)
+    training.train_in_runtime(_setup(data, str(tmp_path / 'a'), [ports[0], free], certs), log=lambda *_: None)
   assert time.time() - start < 30
   partial = str(tmp_path / 'partial')  # a silo that holds only NL's and ES's partitions
   shutil.copytree(data, partial, ignore=shutil.ignore_patterns('FR', 'US'))
   port = portpicker.pick_unused_port()
-  proc = _worker(port, partial, str(tmp_path / 'silo'))
+  proc = _worker(port, partial, str(tmp_path / 'silo'), certs)
   try:
     with pytest.raises(coordinator.WorkerError, match=rf"worker 0 \(localhost:{port}\) has no train partition of "
                        r"scenario 'FR'"):
-      training.train_in_runtime(_setup(data, str(tmp_path / 'b'), [port, ports[1]]), log=lambda *_: None)
+      training.train_in_runtime(_setup(data, str(tmp_path / 'b'), [port, ports[1]], certs), log=lambda *_: None)
   finally:
     _stop(proc)
   assert not os.path.exists(tmp_path / 'b' / 'checkpoints')
@@ -156,3 +204,21 @@ def test_placement_parsing():
     coordinator.Placement.parse(['a:1'], ['NL:0'], ['NL', 'ES'])
   with pytest.raises(ValueError, match='worker index in 0..0'):
     coordinator.Placement.parse(['a:1'], ['NL:3'], ['NL'])
+
+
+def test_own_rows_zeroes_the_other_scenarios_rows_wherever_the_state_sits():
+  import collections  # pylint: disable=g-import-not-at-top
+  from tensorflow_federated.python.common_libs import structure  # pylint: disable=g-import-not-at-top
+  state = collections.OrderedDict(
+      model=collections.OrderedDict([('global', [np.ones(3)]),
+                                     ('personalized', collections.OrderedDict(experts=np.ones((4, 2))))]),
+      aggregator=collections.OrderedDict())
+  for arg in ([state, ['NL', 'ES']], structure.Struct.unnamed([state, ['NL', 'ES']], 'merged')):
+    out = coordinator._own_rows(arg, frozenset({1, 2}))  # pylint: disable=protected-access
+    inner = out if isinstance(arg, list) else out[0]
+    assert isinstance(inner, list) and inner[1] == ['NL', 'ES']  # containers kept: TFF wants clients' lists
+    assert inner[0]['model']['personalized']['experts'].tolist() == [[0, 0], [1, 1], [1, 1], [0, 0]]
+    assert inner[0]['model']['global'][0].tolist() == [1, 1, 1]
+  assert state['model']['personalized']['experts'].all()  # the coordinator's own state is untouched
+  plain = ['data/train/NL/*.tfrecord']
+  assert coordinator._own_rows(plain, frozenset({0})) is plain  # pylint: disable=protected-access

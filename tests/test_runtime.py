@@ -52,7 +52,7 @@ def _run_child(mode: str):
                           env=env, cwd=REPO)
 
 
-@pytest.mark.parametrize('mode', ['error', 'sigterm', 'sigkill'])
+@pytest.mark.parametrize('mode', ['error', pytest.param('sigterm', marks=pytest.mark.slow), 'sigkill'])  # sigterm: 12 s
 def test_stdout_pipe_closes_when_the_parent_ends(mode):
   """An orphaned worker would keep the pipe open and `communicate` would time out."""
   child = _run_child(mode)

@@ -90,6 +90,7 @@ def test_shape_runs_end_to_end(tmp_path, prepared, shape, algorithm):
   _serve_one_row(paths[scenarios[-1]], data.summary['config']['input'], scenarios[-1], tasks)
 
 
+@pytest.mark.slow  # 17 s; the fast suite keeps its time budget
 def test_a_test_split_without_positives_is_reported_as_missing(tmp_path):
   kw = helpers.shaped_csv(str(tmp_path / 'train.csv'), tasks=1)
   helpers.shaped_csv(str(tmp_path / 'test.csv'), tasks=1, seed=1)

@@ -52,6 +52,7 @@ def test_one_record_per_round_with_every_measurement(runs):
   assert np.allclose(attention, want, atol=1e-4)
 
 
+@pytest.mark.slow  # 15 s; the fast suite keeps its time budget
 def test_ablation_overrides_reach_the_built_process(runs):
   full = _records(runs['pfmsmtrec'])[0]['groups']['experts']
   assert 'pcgrad_projections' in full

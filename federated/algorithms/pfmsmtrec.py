@@ -13,12 +13,17 @@ from federated import loss_terms
 from federated.algorithm import Algorithm
 from pfmsmt_tf import template as T
 
+INPUTS_GROUP = 'inputs'
+
 
 def template_rules(model, shared_inputs: bool, federated_bn: bool = True,
-                   tower_aggregation: bool = True) -> T.Template:
+                   tower_aggregation: bool = True, personal_inputs: bool = False) -> T.Template:
   g = model.layer_groups()
   rules = list(T.batch_norm_rules(model)) if federated_bn else []
-  rules.append(T.Rule(T.GLOBAL if shared_inputs else T.LOCAL, T.layer_globs([g['input']])))
+  if shared_inputs and personal_inputs:  # one encoding, a personalized mix of its embeddings per scenario
+    rules.append(T.Rule(T.PERSONALIZED, T.layer_globs([g['input']]), group=INPUTS_GROUP))
+  else:
+    rules.append(T.Rule(T.GLOBAL if shared_inputs else T.LOCAL, T.layer_globs([g['input']])))
   if g['global_experts']:
     rules.append(T.Rule(T.GLOBAL, T.layer_globs(g['global_experts'])))
   if g['scenario_experts']:

@@ -1,0 +1,93 @@
+"""Where a round's time goes on the public AliExpress model size (`config.paper_config()`, about 10M parameters).
+
+speed.md finds a PF-MSMTrec round with `paper_config()` about 3x slower than one `model.fit` epoch at batch
+256, whatever the batch size: a fixed cost, not the training. This benchmark splits a round in two, per
+algorithm: the local training (the round at 2 local epochs minus the round at 1: one epoch inside TFF) and
+the rest (the round at 1 epoch minus that epoch: broadcast, federated_select, the clients' uploads, the
+aggregation, the state files). PF-MSMTrec is set beside FedAvg, whose model is all global, so that the part
+the personalized groups add shows. Rounds after the first (which traces) only; the median of --repeats.
+
+  python benchmarks/round_cost.py [--rows_per_scenario=2500] [--repeats=3]
+
+Writes benchmarks/results/round_cost.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+import numpy as np  # noqa: E402
+from federated import startup  # noqa: E402
+
+tf = startup.import_tensorflow()  # before app.run (see federated/cli/common.py), without CUDA start-up noise
+import report_file  # noqa: E402  (benchmarks/, this script's folder)
+import round_timer  # noqa: E402
+from absl import app, flags, logging  # noqa: E402  pylint: disable=g-multiple-import
+
+from data_pipelines import prepare  # noqa: E402
+from data_pipelines import spec as spec_lib  # noqa: E402
+from data_pipelines.config import PrepareConfig  # noqa: E402
+from federated import runtime  # noqa: E402
+from federated.config import AggregationConfig, ClientConfig, RunSetup, TrainConfig  # noqa: E402
+from pfmsmt_tf import config as model_config  # noqa: E402
+
+ALGORITHMS = ('pfmsmtrec', 'fedavg')
+flags.DEFINE_integer('rows_per_scenario', 2_500, 'Rows per scenario (4 scenarios).')
+flags.DEFINE_integer('repeats', 3, 'Timed rounds per setting, after one untimed.')
+flags.DEFINE_string('output', os.path.join(REPO, 'benchmarks', 'results', 'round_cost.md'), 'Report file.')
+FLAGS = flags.FLAGS
+
+
+def round_seconds(data: str, work: str, algorithm: str, epochs: int):
+  """Median seconds of --repeats rounds after the first, and those rounds' seconds."""
+  setup = RunSetup(TrainConfig(data=data, output=os.path.join(work, f'{algorithm}-{epochs}'), rounds=FLAGS.repeats + 1,
+                               algorithm=algorithm), model_config.paper_config(), ClientConfig(local_epochs=epochs),
+                   AggregationConfig())
+  times = round_timer.round_times(setup, FLAGS.repeats + 1)[1:]
+  return float(np.median(times)), times
+
+
+def main(argv) -> None:
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  with tempfile.TemporaryDirectory() as work:
+    data = os.path.join(work, 'data')
+    prepare.prepare(PrepareConfig(output=data, rows_per_scenario=FLAGS.rows_per_scenario), log=lambda *_: None)
+    with open(os.path.join(data, spec_lib.SUMMARY_FILE)) as f:
+      examples = sum(p['rows_kept'] for p in json.load(f)['partitions']['train'].values())
+    with runtime.local_runtime():
+      measured = {(a, e): round_seconds(data, work, a, e) for a in ALGORITHMS for e in (1, 2)}
+  seconds = {k: v[0] for k, v in measured.items()}
+  spread = {k: ', '.join(f'{t:.1f}' for t in v[1]) for k, v in measured.items()}
+  rows = []
+  for a in ALGORITHMS:
+    epoch = seconds[(a, 2)] - seconds[(a, 1)]
+    rows.append(f'| {a} | {seconds[(a, 1)]:.1f} ({spread[(a, 1)]}) | {seconds[(a, 2)]:.1f} ({spread[(a, 2)]}) | '
+                f'{epoch:.1f} ({examples / max(epoch, 1e-9):,.0f} examples/s) | **{seconds[(a, 1)] - epoch:.1f}** |')
+  lines = [
+      '# Where a round\'s time goes: the paper-size model', '',
+      f'Command: `python benchmarks/round_cost.py --rows_per_scenario={FLAGS.rows_per_scenario} '
+      f'--repeats={FLAGS.repeats}`  ',
+      f'Machine: {report_file.machine(tf.__version__)}  ',
+      f'Date: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  ',
+      f'Model: `paper_config()` (embedding 128, 8 scenario experts of (512, 256), towers (128, 64)); 4 synthetic '
+      f'scenarios, {examples:,} train examples; batch 256. Median of {FLAGS.repeats} rounds after the first '
+      '(each round in brackets).', '',
+      '| algorithm | round at 1 local epoch, s | round at 2, s | one epoch inside TFF, s | the rest of the round, s |',
+      '|---|---|---|---|---|', *rows, '',
+      'PF-MSMTrec\'s 8 scenario experts are one personalized group of about 9.7M values per scenario; each round '
+      'the server state holds a [4, 9.7M] matrix of them, and each client returns its update as a [4, D] matrix '
+      'holding its own row (so that TFF can sum the clients\' uploads), FedAvg none of this.', '',
+  ]
+  report_file.publish(lines, FLAGS.output)
+
+
+if __name__ == '__main__':
+  app.run(main)
