@@ -14,7 +14,6 @@ Writes benchmarks/results/round_cost.md.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -27,12 +26,12 @@ import numpy as np  # noqa: E402
 from federated import startup  # noqa: E402
 
 tf = startup.import_tensorflow()  # before app.run (see federated/cli/common.py), without CUDA start-up noise
-import report_file  # noqa: E402  (benchmarks/, this script's folder)
+import prepared  # noqa: E402  (benchmarks/, this script's folder)
+import report_file  # noqa: E402
 import round_timer  # noqa: E402
 from absl import app, flags, logging  # noqa: E402  pylint: disable=g-multiple-import
 
 from data_pipelines import prepare  # noqa: E402
-from data_pipelines import spec as spec_lib  # noqa: E402
 from data_pipelines.config import PrepareConfig  # noqa: E402
 from federated import runtime  # noqa: E402
 from federated.config import AggregationConfig, ClientConfig, RunSetup, TrainConfig  # noqa: E402
@@ -60,8 +59,7 @@ def main(argv) -> None:
   with tempfile.TemporaryDirectory() as work:
     data = os.path.join(work, 'data')
     prepare.prepare(PrepareConfig(output=data, rows_per_scenario=FLAGS.rows_per_scenario), log=lambda *_: None)
-    with open(os.path.join(data, spec_lib.SUMMARY_FILE)) as f:
-      examples = sum(p['rows_kept'] for p in json.load(f)['partitions']['train'].values())
+    examples = prepared.split_rows(data)
     with runtime.local_runtime():
       measured = {(a, e): round_seconds(data, work, a, e) for a in ALGORITHMS for e in (1, 2)}
   seconds = {k: v[0] for k, v in measured.items()}

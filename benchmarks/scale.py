@@ -27,7 +27,8 @@ sys.path.insert(0, REPO)
 
 from absl import app, flags  # noqa: E402  pylint: disable=g-multiple-import
 
-import process_tree  # noqa: E402  (benchmarks/, this script's folder)
+import prepared  # noqa: E402  (benchmarks/, this script's folder)
+import process_tree  # noqa: E402
 import report_file  # noqa: E402
 
 flags.DEFINE_list('rows_per_scenario', ['250000', '2500000'], 'Sizes to run, rows per scenario (4 scenarios; '
@@ -46,11 +47,6 @@ WORKER = 'worker_binary'  # TFF's C++ executor, as /proc names it
 def _pfmsmt(*args) -> process_tree.Measured:
   env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='3')
   return process_tree.run([sys.executable, '-m', 'federated.cli', *args], env=env, cwd=REPO)
-
-
-def _rows(data: str, split: str) -> int:
-  with open(os.path.join(data, 'summary.json')) as f:
-    return sum(p['rows_kept'] for p in json.load(f)['partitions'][split].values())
 
 
 def run_size(rows_per_scenario: int) -> dict:
@@ -74,8 +70,7 @@ def run_size(rows_per_scenario: int) -> dict:
   with open(os.path.join(run, 'metrics.json')) as f:
     test_auc = json.load(f)['mean_auc']
   result = {
-      'rows': sum(_rows(data, s) for s in ('train', 'valid', 'test')),
-      'train_rows': _rows(data, 'train'), 'valid_rows': _rows(data, 'valid'), 'test_rows': _rows(data, 'test'),
+      **{f'{s}_rows': prepared.split_rows(data, s) for s in ('train', 'valid', 'test')},
       'disk_mib': sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(data) for f in fs) / 2**20,
       'round_train_seconds': [float(r['train_seconds']) for r in rounds],
       'last_round_seconds': float(rounds[-1]['seconds']), 'test_mean_auc': test_auc,
@@ -86,6 +81,7 @@ def run_size(rows_per_scenario: int) -> dict:
                      'workers': sum(p.startswith(WORKER) for p in m.peak_by_process)}
                  for k, m in stages.items()},
   }
+  result['rows'] = sum(result[f'{s}_rows'] for s in ('train', 'valid', 'test'))
   if not FLAGS.keep:
     shutil.rmtree(work, ignore_errors=True)
   result['date'] = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())

@@ -22,7 +22,6 @@ Writes benchmarks/results/speed.md.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import sys
 import tempfile
@@ -35,7 +34,8 @@ import numpy as np  # noqa: E402
 from federated import startup  # noqa: E402
 
 tf = startup.import_tensorflow()  # before app.run (see federated/cli/common.py), without CUDA start-up noise
-import process_tree  # noqa: E402  (benchmarks/, this script's folder)
+import prepared  # noqa: E402  (benchmarks/, this script's folder)
+import process_tree  # noqa: E402
 import report_file  # noqa: E402
 import round_timer  # noqa: E402
 from absl import app, flags, logging  # noqa: E402  pylint: disable=g-multiple-import
@@ -65,11 +65,6 @@ def _prepare(work: str, name: str, rows: int, scenarios: int = 4) -> str:
   prepare.prepare(PrepareConfig(output=out, rows_per_scenario=rows, scenarios=SCENARIO_NAMES[:scenarios]),
                   log=lambda *_: None)
   return out
-
-
-def _train_rows(data: str) -> int:
-  with open(os.path.join(data, spec_lib.SUMMARY_FILE)) as f:
-    return sum(p['rows_kept'] for p in json.load(f)['partitions']['train'].values())
 
 
 def _setup(data: str, output: str, model=None, batch_size: int = 256, rounds: int = 1) -> RunSetup:
@@ -150,9 +145,9 @@ def main(argv) -> None:
       quality = {b: batch_quality(overhead_data, work, b) for b in BATCH_SIZES}
       by_scenarios = {k: tff_round_seconds(_prepare(work, f'k{k}', base, k), work) for k in scenario_counts}
       by_rows = {m: tff_round_seconds(_prepare(work, f'x{m}', base * m), work) for m in multiples}
-    rows = {k: _train_rows(os.path.join(work, f'k{k}')) for k in scenario_counts}
-    rows.update({f'x{m}': _train_rows(os.path.join(work, f'x{m}')) for m in multiples})
-    n_overhead, n_paper = _train_rows(overhead_data), _train_rows(paper_data)
+    rows = {k: prepared.split_rows(os.path.join(work, f'k{k}')) for k in scenario_counts}
+    rows.update({f'x{m}': prepared.split_rows(os.path.join(work, f'x{m}')) for m in multiples})
+    n_overhead, n_paper = prepared.split_rows(overhead_data), prepared.split_rows(paper_data)
     rss = {m: peak_rss_mib(os.path.join(work, f'x{m}'), os.path.join(work, f'rss{m}')) for m in (1, 16)}
   ratio = keras_s[256] / tff_s[256]  # TFF examples/s over Keras examples/s
   k_slope, k_icpt, k_dev = _fit(list(by_scenarios), list(by_scenarios.values()))
