@@ -48,7 +48,8 @@ CENSUS = os.path.join(REPO, '..', 'shared', 'data', 'census-income', 'census-inc
 
 flags.DEFINE_boolean('quick', False, 'Four algorithms, one seed: a check within 15 minutes.')
 flags.DEFINE_list('datasets', ['synthetic', 'census'], 'synthetic, synthetic_clustered, synthetic_unequal (the '
-                  'named regimes of data_pipelines/synthetic.py) and/or census.')
+                  'named regimes of data_pipelines/synthetic.py), census (scenarios by race) and/or census_sex '
+                  '(the same rows, scenarios by sex).')
 flags.DEFINE_list('algorithms', [], 'Override the algorithms (default: the paper\'s algorithms and pfmsmtrec\'s '
                   'variants, or the quick four).')
 flags.DEFINE_integer('seeds', 5, 'Seeds per algorithm (1 with --quick).')
@@ -136,11 +137,12 @@ def main(argv) -> None:
       # A named regime sets its own rows per scenario (the flag is for the default).
       prepare_cfg = PrepareConfig(dataset='synthetic', regime=dataset[len('synthetic_'):],
                                   test_rows_per_scenario=FLAGS.test_rows_per_scenario)
-    elif dataset == 'census':
+    elif dataset in ('census', 'census_sex'):
       if not os.path.exists(FLAGS.census_input):
-        print(f'census: skipped, {FLAGS.census_input} is absent')
+        print(f'{dataset}: skipped, {FLAGS.census_input} is absent')
         continue
-      prepare_cfg = PrepareConfig(dataset='census', input=os.path.abspath(FLAGS.census_input))
+      prepare_cfg = PrepareConfig(dataset='census', input=os.path.abspath(FLAGS.census_input),
+                                  scenario_column='sex' if dataset == 'census_sex' else '')
     else:
       raise app.UsageError(f'unknown dataset {dataset!r}')
     name = f'{dataset}_quick' if FLAGS.quick else f'{dataset}_tuned' if FLAGS.tuned else dataset

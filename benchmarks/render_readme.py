@@ -26,6 +26,7 @@ ORDER = [  # (file, what produced it)
     ('round_cost.md', 'python benchmarks/round_cost.py'),
     ('scale.md', 'python benchmarks/scale.py'),
     ('remote.md', 'python benchmarks/remote.py'),
+    ('tls_soak.md', 'python benchmarks/tls_soak.py --soak_rounds=200'),
     ('data_pipeline.md', 'python benchmarks/data_pipeline.py'),
 ]
 

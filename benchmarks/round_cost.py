@@ -1,11 +1,13 @@
 """Where a round's time goes on the public AliExpress model size (`config.paper_config()`, about 10M parameters).
 
-speed.md finds a PF-MSMTrec round with `paper_config()` about 3x slower than one `model.fit` epoch at batch
+speed.md found a PF-MSMTrec round with `paper_config()` about 3x slower than one `model.fit` epoch at batch
 256, whatever the batch size: a fixed cost, not the training. This benchmark splits a round in two, per
 algorithm: the local training (the round at 2 local epochs minus the round at 1: one epoch inside TFF) and
-the rest (the round at 1 epoch minus that epoch: broadcast, federated_select, the clients' uploads, the
-aggregation, the state files). PF-MSMTrec is set beside FedAvg, whose model is all global, so that the part
-the personalized groups add shows. Rounds after the first (which traces) only; the median of --repeats.
+the rest (the round at 1 epoch minus that epoch: the server state's trip from Python to the executor and
+back, broadcast, federated_select, the uploads, the aggregation, the state files). PF-MSMTrec is set beside
+FedAvg, whose model is all global, so that the part the personalized groups add shows. It also times the
+round at 1 epoch as it ran before runtime.configure_executors(): TFF's own value serializer and the
+executor on malloc, in the same run. Rounds after the first (which traces) only; the median of --repeats.
 
   python benchmarks/round_cost.py [--rows_per_scenario=2500] [--repeats=3]
 
@@ -14,6 +16,7 @@ Writes benchmarks/results/round_cost.md.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -32,8 +35,9 @@ import round_timer  # noqa: E402
 from absl import app, flags, logging  # noqa: E402  pylint: disable=g-multiple-import
 
 from data_pipelines import prepare  # noqa: E402
+from data_pipelines import spec as spec_lib  # noqa: E402
 from data_pipelines.config import PrepareConfig  # noqa: E402
-from federated import runtime  # noqa: E402
+from federated import run_directory, runtime, serialization, trainers  # noqa: E402
 from federated.config import AggregationConfig, ClientConfig, RunSetup, TrainConfig  # noqa: E402
 from pfmsmt_tf import config as model_config  # noqa: E402
 
@@ -44,13 +48,47 @@ flags.DEFINE_string('output', os.path.join(REPO, 'benchmarks', 'results', 'round
 FLAGS = flags.FLAGS
 
 
-def round_seconds(data: str, work: str, algorithm: str, epochs: int):
+def round_seconds(data: str, work: str, algorithm: str, epochs: int, tag: str = ''):
   """Median seconds of --repeats rounds after the first, and those rounds' seconds."""
-  setup = RunSetup(TrainConfig(data=data, output=os.path.join(work, f'{algorithm}-{epochs}'), rounds=FLAGS.repeats + 1,
+  setup = RunSetup(TrainConfig(data=data, output=os.path.join(work, f'{algorithm}-{epochs}{tag}'), rounds=FLAGS.repeats + 1,
                                algorithm=algorithm), model_config.paper_config(), ClientConfig(local_epochs=epochs),
                    AggregationConfig())
   times = round_timer.round_times(setup, FLAGS.repeats + 1)[1:]
   return float(np.median(times)), times
+
+
+def serialize_seconds(data: str, work: str) -> dict:
+  """Seconds to serialize PF-MSMTrec's initial server state once with TFF's serializer and with ours."""
+  setup = RunSetup(TrainConfig(data=data, output=os.path.join(work, 'serialize'), rounds=1),
+                   model_config.paper_config(), ClientConfig(), AggregationConfig())
+  spec = spec_lib.load_spec(data)
+  run = run_directory.RunDirectory(setup.cfg.output)
+  trainer = trainers.build_trainer(setup, spec, data, run, trainers.make_model_fn(setup, spec))
+  state = trainer.initialize()
+  state_type = trainer.fp.process.next.type_signature.parameter[0]
+  out = {}
+  with serialization.tff_serializer() as tff_serialize:
+    for name, fn in (('tff', tff_serialize), ('ours', serialization.serialize_value)):
+      start = time.perf_counter()
+      proto, _ = fn(state, state_type)
+      out[name] = time.perf_counter() - start
+  out['bytes'] = proto.ByteSize()
+  return out
+
+
+@contextlib.contextmanager
+def untuned_runtime():
+  """The local runtime as it was before configure_executors(): TFF's serializer, the executor on malloc."""
+  allocator = os.environ.get('TF_CPU_ALLOCATOR_USE_BFC')
+  os.environ['TF_CPU_ALLOCATOR_USE_BFC'] = 'false'  # read by the executor this block starts
+  try:
+    with runtime.local_runtime(), serialization.tff_serializer():
+      yield
+  finally:
+    if allocator is None:
+      del os.environ['TF_CPU_ALLOCATOR_USE_BFC']
+    else:
+      os.environ['TF_CPU_ALLOCATOR_USE_BFC'] = allocator
 
 
 def main(argv) -> None:
@@ -62,13 +100,17 @@ def main(argv) -> None:
     examples = prepared.split_rows(data)
     with runtime.local_runtime():
       measured = {(a, e): round_seconds(data, work, a, e) for a in ALGORITHMS for e in (1, 2)}
+      serialize = serialize_seconds(data, work)
+    with untuned_runtime():  # after the tuned runs: a machine that has warmed up favours this one
+      before = {a: round_seconds(data, work, a, 1, '-untuned') for a in ALGORITHMS}
   seconds = {k: v[0] for k, v in measured.items()}
   spread = {k: ', '.join(f'{t:.1f}' for t in v[1]) for k, v in measured.items()}
   rows = []
   for a in ALGORITHMS:
     epoch = seconds[(a, 2)] - seconds[(a, 1)]
     rows.append(f'| {a} | {seconds[(a, 1)]:.1f} ({spread[(a, 1)]}) | {seconds[(a, 2)]:.1f} ({spread[(a, 2)]}) | '
-                f'{epoch:.1f} ({examples / max(epoch, 1e-9):,.0f} examples/s) | **{seconds[(a, 1)] - epoch:.1f}** |')
+                f'{epoch:.1f} ({examples / max(epoch, 1e-9):,.0f} examples/s) | **{seconds[(a, 1)] - epoch:.1f}** | '
+                f'{before[a][0]:.1f} ({", ".join(f"{t:.1f}" for t in before[a][1])}) |')
   lines = [
       '# Where a round\'s time goes: the paper-size model', '',
       f'Command: `python benchmarks/round_cost.py --rows_per_scenario={FLAGS.rows_per_scenario} '
@@ -78,11 +120,19 @@ def main(argv) -> None:
       f'Model: `paper_config()` (embedding 128, 8 scenario experts of (512, 256), towers (128, 64)); 4 synthetic '
       f'scenarios, {examples:,} train examples; batch 256. Median of {FLAGS.repeats} rounds after the first '
       '(each round in brackets).', '',
-      '| algorithm | round at 1 local epoch, s | round at 2, s | one epoch inside TFF, s | the rest of the round, s |',
-      '|---|---|---|---|---|', *rows, '',
-      'PF-MSMTrec\'s 8 scenario experts are one personalized group of about 9.7M values per scenario; each round '
-      'the server state holds a [4, 9.7M] matrix of them, and each client returns its update as a [4, D] matrix '
-      'holding its own row (so that TFF can sum the clients\' uploads), FedAvg none of this.', '',
+      '| algorithm | round at 1 local epoch, s | round at 2, s | one epoch inside TFF, s | the rest of the round, s '
+      '| round at 1 epoch before (TFF\'s serializer, malloc), s |',
+      '|---|---|---|---|---|---|', *rows, '',
+      f'Serializing PF-MSMTrec\'s server state once ({serialize["bytes"] / 2**20:,.0f} MiB), which every round '
+      f'does to send it to the executor: TFF\'s serializer {serialize["tff"]:.2f} s, federated/serialization.py '
+      f'{serialize["ours"]:.2f} s, the same bytes.', '',
+      'PF-MSMTrec\'s 8 scenario experts are one personalized group of about 9.7M values per scenario, so its '
+      'server state holds a [4, 9.7M] matrix that crosses from Python to the executor and back every round. '
+      'Profiled before the change (py-spy on this process, perf on the executor): TFF\'s serializer copied each '
+      'tensor once per level of nesting (73% of this process\'s busy time), and the executor\'s malloc gave the '
+      'round\'s tensors of hundreds of MB back to the kernel and took them again page by page (a quarter of its '
+      'samples in page faults). runtime.configure_executors() now serializes with one copy per tensor and runs '
+      'the executors on TensorFlow\'s BFC allocator (TF_CPU_ALLOCATOR_USE_BFC=true unless set).', '',
   ]
   report_file.publish(lines, FLAGS.output)
 

@@ -303,6 +303,7 @@ def remote_runtime(placement: Placement, scenarios: Sequence[str]) -> Iterator[N
   own_workers = set(runtime.worker_processes())  # workers started by this process itself (benchmarks) stay up
   runtime.install_shutdown_hooks()
   runtime.bind_workers_to_this_process()
+  runtime.configure_executors()
   server = tff.backends.native.create_async_local_cpp_execution_context()
   workers = [_worker_context(a, placement.credentials) for a in placement.workers]
   client_parts: set = set()

@@ -140,7 +140,8 @@ def build_process(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm: Al
     """An output holding NaN or Inf becomes a zero update of weight 0, flagged in `rejected` ([K] int32);
     also the norm of the client's global update, at its index (telemetry)."""
     finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(x)) for x in tf.nest.flatten(output)])
-    zeroed = tf.nest.map_structure(lambda x: tf.where(finite, x, tf.zeros_like(x)), output)
+    # A branch, not an element-wise select: a finite output (the usual case) passes on without a copy.
+    zeroed = tf.cond(finite, lambda: output, lambda: tf.nest.map_structure(tf.zeros_like, output))
     global_update = zeroed['update']['global']
     norm = tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(x)) for x in global_update])) if global_update else 0.0
     return (zeroed, tf.scatter_nd([[key]], [tf.cast(tf.logical_not(finite), tf.int32)], [k_clients]),

@@ -18,6 +18,12 @@ import sys
 import time
 from typing import Iterator, List
 
+# Set for every TFF executor this process starts (the local runtime's, and a silo's through worker.py) unless
+# the environment sets it already. TensorFlow's BFC allocator keeps the memory a round frees for the next;
+# with malloc, tensors of hundreds of MB go back to the kernel and return page by page (perf on the paper-size
+# PF-MSMTrec round: a quarter of the executor's time in page faults; benchmarks/results/round_cost.md).
+EXECUTOR_ENV = {'TF_CPU_ALLOCATOR_USE_BFC': 'true'}
+
 _FAILED = re.compile(r'Failed to run computation: (.*?)(?:\n|\s\[\[|"|$)')
 
 
@@ -130,13 +136,23 @@ def bind_workers_to_this_process() -> None:
     executor_factory.subprocess = _WorkerPopen()
 
 
+def _at_exit() -> None:
+  """Stops the workers, then lets go of TFF's context while the interpreter is whole: its service manager's
+  `__del__` needs the `subprocess` module, which a later collection, during the interpreter's teardown, finds
+  gone (an "Exception ignored" traceback on every exit, errors included)."""
+  shutdown_workers()
+  if 'tensorflow_federated' in sys.modules:
+    from tensorflow_federated.python.core.impl.context_stack import set_default_context  # pylint: disable=g-import-not-at-top
+    set_default_context.set_no_default_context()
+
+
 def install_shutdown_hooks() -> None:
   """Reaps workers at interpreter exit and on SIGTERM/SIGHUP (Ctrl-C raises KeyboardInterrupt -> atexit)."""
   global _hooks_installed
   if _hooks_installed:
     return
   _hooks_installed = True
-  atexit.register(shutdown_workers)
+  atexit.register(_at_exit)
   for sig in (signal.SIGTERM, signal.SIGHUP):
     previous = signal.getsignal(sig)
 
@@ -153,12 +169,26 @@ def install_shutdown_hooks() -> None:
       pass  # not the main thread: atexit still covers normal exits
 
 
+def executor_env(env) -> dict:
+  """`env` with EXECUTOR_ENV's settings where it has none of its own."""
+  return {**EXECUTOR_ENV, **env}
+
+
+def configure_executors() -> None:
+  """Before a context starts its executors: their environment, and the faster serializer of the values this
+  process sends them (federated/serialization.py)."""
+  from federated import serialization  # pylint: disable=g-import-not-at-top  (imports TFF)
+  os.environ.update(executor_env(os.environ))
+  serialization.install()
+
+
 @contextlib.contextmanager
 def local_runtime(num_clients: int = 0) -> Iterator[None]:
   """TFF's local C++ runtime for the duration of the block; its workers are stopped on every exit path."""
   import tensorflow_federated as tff  # pylint: disable=g-import-not-at-top
   install_shutdown_hooks()
   bind_workers_to_this_process()
+  configure_executors()
   tff.backends.native.set_sync_local_cpp_execution_context(default_num_clients=num_clients)
   try:
     yield

@@ -32,6 +32,17 @@ def test_workers_stopped_after_the_block_and_on_error():
   assert runtime.worker_processes() == []
 
 
+def test_executors_get_the_runtime_environment_unless_it_is_set():
+  assert runtime.executor_env({})['TF_CPU_ALLOCATOR_USE_BFC'] == 'true'
+  assert runtime.executor_env({'TF_CPU_ALLOCATOR_USE_BFC': 'false'})['TF_CPU_ALLOCATOR_USE_BFC'] == 'false'
+  with runtime.local_runtime():
+    assert _plus_one(3) == 4
+    (pid,) = runtime.worker_processes()
+    with open(f'/proc/{pid}/environ', 'rb') as f:
+      env = dict(e.split(b'=', 1) for e in f.read().split(b'\0') if b'=' in e)
+  assert env[b'TF_CPU_ALLOCATOR_USE_BFC'] == os.environ['TF_CPU_ALLOCATOR_USE_BFC'].encode()
+
+
 _CHILD = textwrap.dedent('''
     import sys, time
     import tensorflow as tf, tensorflow_federated as tff
@@ -69,6 +80,7 @@ def test_stdout_pipe_closes_when_the_parent_ends(mode):
   out, _ = child.communicate(timeout=60)
   assert child.returncode != 0
   assert b'failing on purpose' in out or mode != 'error'
+  assert b'Exception ignored' not in out  # TFF's service manager let go before the interpreter's teardown
 
 
 def test_a_failed_computation_is_reduced_to_its_cause():
