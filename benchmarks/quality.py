@@ -162,7 +162,7 @@ def main(argv) -> None:
     table = comparison.summarize(results)
     lines = targets(table, dataset, comparison.oracle_row(results))
     finished = {a: sum(m['algorithm'] == a for m in results) for a in dict.fromkeys(m['algorithm'] for m in results)}
-    notes = [f'{len(algorithms)} algorithms x {seeds} seed(s) planned ({len(results)} runs finished: '
+    notes = [f'{len(exp.compare.planned())} algorithms x {seeds} seed(s) planned ({len(results)} runs finished: '
              + ', '.join(f'{a} {n}' for a, n in finished.items()) + f'), {FLAGS.rounds} rounds of 1 local epoch, '
              f'valid evaluated every round, selection {FLAGS.select}, default model, ' +
              (f'each algorithm at the best of {FLAGS.budget} `pfmsmt tune` trials (seed 0, scored on valid), ' if

@@ -19,6 +19,8 @@ ORDER = [  # (file, what produced it)
     ('telemetry_synthetic.md', 'python benchmarks/telemetry.py --datasets=synthetic'),
     ('quality_census.md', 'python benchmarks/quality.py --datasets=census'),
     ('telemetry_census.md', 'python benchmarks/telemetry.py --datasets=census'),
+    ('quality_census_sex.md', 'python benchmarks/quality.py --datasets=census_sex --algorithms=pfmsmtrec,'
+     'pfmsmtrec_personal_inputs,fedavg,ditto,local,fedbn,fedper,fedprox,centralized'),
     ('defaults.md', 'python benchmarks/defaults.py'),
     ('quality_census_quick.md', 'python benchmarks/quality.py --quick --datasets=census'),
     ('quality_synthetic_quick.md', 'python benchmarks/quality.py --quick --datasets=synthetic'),
