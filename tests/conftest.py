@@ -8,6 +8,9 @@ import pytest
 from federated import runtime
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The tests' models are small, and TensorFlow's BFC allocator (runtime.EXECUTOR_ENV) costs small models time
+# (README, "Training"); the executors' environment is tested with whatever value this leaves.
+os.environ.setdefault('TF_CPU_ALLOCATOR_USE_BFC', 'false')
 SHARED_DATA = os.path.normpath(os.path.join(REPO, '..', 'shared', 'data'))
 
 
