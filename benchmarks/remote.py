@@ -27,15 +27,16 @@ import portpicker  # noqa: E402
 from federated import startup  # noqa: E402
 
 tf = startup.import_tensorflow()  # before app.run (see federated/cli/common.py), without CUDA start-up noise
-import report_file  # noqa: E402  (benchmarks/, this script's folder)
+import gated  # noqa: E402  (benchmarks/, this script's folder)
+import report_file  # noqa: E402
 import round_timer  # noqa: E402
 from absl import app, flags, logging  # noqa: E402  pylint: disable=g-multiple-import
 
 from data_pipelines import prepare  # noqa: E402
 from data_pipelines import spec as spec_lib  # noqa: E402
 from data_pipelines.config import PrepareConfig  # noqa: E402
-from federated import coordinator, tls, worker  # noqa: E402
-from federated.config import AggregationConfig, ClientConfig, RunSetup, TrainConfig, WorkerConfig  # noqa: E402
+from federated import coordinator, worker  # noqa: E402
+from federated.config import AggregationConfig, ClientConfig, RunSetup, TrainConfig  # noqa: E402
 from pfmsmt_tf import config as model_config  # noqa: E402
 
 flags.DEFINE_integer('rows_per_scenario', 25_000, 'Rows per scenario (train + test).')
@@ -53,30 +54,13 @@ def round_seconds(data: str, run_dir: str, placement: coordinator.Placement) -> 
     return float(np.median(round_timer.round_times(setup, FLAGS.rounds)[1:]))
 
 
-def _gated(data: str, work: str, ports, certs: str):
-  """Two workers as `pfmsmt worker` runs them: gate, private network, mutual TLS."""
-  procs = []
-  for i, port in enumerate(ports):
-    cfg = WorkerConfig(data_root=data, tls_cert=f'{certs}/silo{i}.pem', tls_key=f'{certs}/silo{i}.key',
-                       tls_client_ca=f'{certs}/ca.pem')
-    listener = worker.listen('', port)
-    proc, report = worker.start_gated(listener, worker.worker_home(data, os.path.join(work, f'gated{i}')), cfg,
-                                      threads=FLAGS.threads, cpu=i % os.cpu_count())
-    listener.close()
-    procs.append((proc, report['confined']))
-  return procs
-
-
 def main(argv) -> None:
   del argv
   logging.set_verbosity(logging.WARNING)
   with tempfile.TemporaryDirectory() as work:
     data = os.path.join(work, 'data')
     prepare.prepare(PrepareConfig(output=data, rows_per_scenario=FLAGS.rows_per_scenario), log=lambda *_: None)
-    certs = os.path.join(work, 'certs')
-    tls.init(certs, ['coordinator', 'silo0', 'silo1'])
-    credentials = coordinator.Credentials.from_files(f'{certs}/ca.pem', f'{certs}/coordinator.pem',
-                                                     f'{certs}/coordinator.key')
+    certs, credentials = gated.certificates(work)
     scenarios = spec_lib.load_spec(data).scenario_names
     halves = {s: i // 2 for i, s in enumerate(scenarios)}
     ports = [portpicker.pick_unused_port() for _ in range(2)]
@@ -93,15 +77,13 @@ def main(argv) -> None:
         p.kill()
         p.wait()
     ports = [portpicker.pick_unused_port() for _ in range(2)]
-    gated = _gated(data, work, ports, certs)
+    gates = gated.start(data, work, ports, certs, FLAGS.threads)
     try:
       t_tls = round_seconds(data, os.path.join(work, 'tls'),
                             coordinator.Placement(tuple(f'localhost:{p}' for p in ports), halves, credentials))
     finally:
-      for p, _ in gated:
-        p.kill()
-        p.wait()
-  confined = all(c for _, c in gated)
+      gated.stop(gates)
+  confined = all(report['confined'] for _, report in gates)
   rows = FLAGS.rows_per_scenario
   lines = [
       '# Distributed runtime benchmark', '',

@@ -25,15 +25,16 @@ import portpicker  # noqa: E402
 from federated import startup  # noqa: E402
 
 tf = startup.import_tensorflow()
-import report_file  # noqa: E402  (benchmarks/, this script's folder)
+import gated  # noqa: E402  (benchmarks/, this script's folder)
+import report_file  # noqa: E402
 import round_timer  # noqa: E402
 from absl import app, flags, logging  # noqa: E402  pylint: disable=g-multiple-import
 
 from data_pipelines import prepare  # noqa: E402
 from data_pipelines import spec as spec_lib  # noqa: E402
 from data_pipelines.config import PrepareConfig  # noqa: E402
-from federated import coordinator, tls, worker  # noqa: E402
-from federated.config import AggregationConfig, ClientConfig, RunSetup, TrainConfig, WorkerConfig  # noqa: E402
+from federated import coordinator  # noqa: E402
+from federated.config import AggregationConfig, ClientConfig, RunSetup, TrainConfig  # noqa: E402
 from pfmsmt_tf import config as model_config  # noqa: E402
 
 flags.DEFINE_integer('rows_per_scenario', 25_000, 'Rows per scenario (train + test).')
@@ -68,24 +69,13 @@ def main(argv) -> None:
   with tempfile.TemporaryDirectory() as work:
     data = os.path.join(work, 'data')
     prepare.prepare(PrepareConfig(output=data, rows_per_scenario=FLAGS.rows_per_scenario), log=lambda *_: None)
-    certs = os.path.join(work, 'certs')
-    tls.init(certs, ['coordinator', 'silo0', 'silo1'])
-    credentials = coordinator.Credentials.from_files(f'{certs}/ca.pem', f'{certs}/coordinator.pem',
-                                                     f'{certs}/coordinator.key')
+    certs, credentials = gated.certificates(work)
     scenarios = spec_lib.load_spec(data).scenario_names
     gate_log, grpc_log = os.path.join(work, 'gates.log'), os.path.join(work, 'grpc.log')
     ports = [portpicker.pick_unused_port() for _ in range(2)]
-    procs = []
     with open(gate_log, 'w') as log:
+      gates = gated.start(data, work, ports, certs, threads=1, stderr=log)
       try:
-        for i, port in enumerate(ports):
-          cfg = WorkerConfig(data_root=data, tls_cert=f'{certs}/silo{i}.pem', tls_key=f'{certs}/silo{i}.key',
-                             tls_client_ca=f'{certs}/ca.pem')
-          listener = worker.listen('', port)
-          proc, _ = worker.start_gated(listener, worker.worker_home(data, os.path.join(work, f'gated{i}')), cfg,
-                                       stderr=log, threads=1, cpu=i % os.cpu_count())
-          listener.close()
-          procs.append(proc)
         placement = coordinator.Placement(tuple(f'localhost:{p}' for p in ports),
                                           {s: i // 2 for i, s in enumerate(scenarios)}, credentials)
         setup = RunSetup(TrainConfig(data=data, output=os.path.join(work, 'run'), rounds=FLAGS.soak_rounds,
@@ -96,9 +86,7 @@ def main(argv) -> None:
           times = round_timer.round_times(setup, FLAGS.soak_rounds)
         wall = time.perf_counter() - start
       finally:
-        for p in procs:
-          p.kill()
-          p.wait()
+        gated.stop(gates)
     with open(gate_log) as f:
       gate_lines = f.read().splitlines()
     errors = _error_lines(gate_log) + _error_lines(grpc_log)
