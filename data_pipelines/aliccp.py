@@ -58,4 +58,5 @@ def aliccp_source(root: str, scenarios: Sequence[str] = ()) -> table.TableSource
       label_columns=LABEL_COLUMNS,
       scenario_column=SCENARIO_COLUMN,
       scenarios=scenarios,
+      numeric_labels=True,
   )

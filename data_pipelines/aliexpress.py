@@ -89,6 +89,7 @@ def aliexpress_source(root: str, layout: str = 'auto', scenarios: Sequence[str] 
       labels=table.ctr_ctcvr_labels('click', 'conversion'),
       label_columns=['click', 'conversion'],
       scenario_column='country',
+      numeric_labels=True,
   )
 
 

@@ -42,6 +42,9 @@ class PrepareConfig:
   shuffle_rows: bool = _field(True, 'Write each chunk of a partition in a seeded random order (helps the '
                               'block shuffle of the input pipeline).')
   chunk_rows: int = _field(50_000, 'Rows read at a time; bounds memory.')
+  arrow_csv: bool = _field(True, 'Parse CSV files with pyarrow while their rows are clean (no empty or non-finite '
+                           'number, no leading space in text), pandas from the first chunk that is not; '
+                           'the prepared rows are the same either way (data_pipelines/arrow_csv.py).')
   cache_chunks: bool = _field(True, 'Keep the train and valid rows parsed by the statistics pass on disk (beside '
                               'the output, about 600 bytes a row at AliExpress width, deleted as they are '
                               'encoded) instead of parsing the input a second time.')

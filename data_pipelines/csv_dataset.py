@@ -36,4 +36,5 @@ def csv_source(path: str, *, categorical: Sequence[str], numerical: Sequence[str
       scenarios=scenarios,
       split_policy=split_policy,
       sep=sep,
+      numeric_labels=True,
   )

@@ -20,8 +20,8 @@ from typing import Dict, List
 import numpy as np
 
 from data_pipelines import accounting as accounting_lib
-from data_pipelines import aliccp, aliexpress, census, chunk_cache, csv_dataset, records, sources, statistics
-from data_pipelines import synthetic
+from data_pipelines import aliccp, aliexpress, census, chunk_cache, csv_dataset, records, sources
+from data_pipelines import statistics, synthetic
 from data_pipelines import spec as spec_lib
 from data_pipelines import integrity, table, tenrec, valid_split
 from data_pipelines.config import PrepareConfig
@@ -131,7 +131,8 @@ def _prepare_into(work: str, source: sources.Source, cfg: PrepareConfig, log) ->
 def _encode_into(work: str, source: sources.Source, cfg: PrepareConfig, log, cache) -> dict:
   # Rows are counted where they are parsed: by pass 1 for the splits it caches, by pass 2 for the others.
   acct = accounting_lib.RowAccounting()
-  contexts = {split: sources.ReadContext(split, acct, cfg.on_bad_row, cfg.chunk_rows) for split in source.splits}
+  contexts = {split: sources.ReadContext(split, acct, cfg.on_bad_row, cfg.chunk_rows, cfg.arrow_csv)
+              for split in source.splits}
   if cfg.encoding_from:
     spec = _reuse_encoding(cfg.encoding_from, source, cfg.scenarios, work)
     scenarios, vocabularies = spec.scenario_names, {}
@@ -157,9 +158,11 @@ def _encode_into(work: str, source: sources.Source, cfg: PrepareConfig, log, cac
         acct.drop(split, scenario, SCENARIO_NOT_IN_ENCODING if cfg.encoding_from else SCENARIO_NOT_IN_TRAIN,
                   len(group))
         continue
-      if cfg.shuffle_rows:
-        group = group.iloc[order_rng.permutation(len(group))]
       cat, num, labels, true_prob, oov = encoder.encode(group, scenario)
+      if cfg.shuffle_rows:  # the encoded rows, cheaper to reorder than the frame
+        order = order_rng.permutation(len(group))
+        cat, num, labels = cat[order], num[order], labels[order]
+        true_prob = None if true_prob is None else true_prob[order]
       if (split, scenario) not in writers:
         writers[(split, scenario)] = records.ShardWriter(
             os.path.join(work, split, spec.scenario(scenario).directory), cfg.rows_per_shard)
@@ -203,7 +206,7 @@ def _statistics_pass(source: sources.Source, cfg: PrepareConfig, work: str, cont
                                        cfg.hash_bins)
   if cache is None:  # counted by pass 2, which reads everything again
     contexts = {valid_split.TRAIN: sources.ReadContext(valid_split.TRAIN, accounting_lib.RowAccounting(),
-                                                       cfg.on_bad_row, cfg.chunk_rows)}
+                                                       cfg.on_bad_row, cfg.chunk_rows, cfg.arrow_csv)}
   splits = [s for s in source.splits if s in (valid_split.TRAIN, valid_split.VALID)] if cache else [valid_split.TRAIN]
   for split, frame in source.split_chunks(splits, contexts):
     if cache is not None:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from data_pipelines import crc32c
 from data_pipelines import sources
 from data_pipelines import spec as spec_lib
 from data_pipelines import statistics
@@ -34,6 +35,14 @@ class Encoder:
     for f in spec.categorical:
       for scope, rel in f.vocabulary_files.items():
         self._lookup.setdefault(scope, {})[f.name] = pd.Index(spec_lib.load_vocabulary(data_dir, rel), dtype=object)
+    self._by_normalization: Dict[str, List[int]] = {}
+    for j, f in enumerate(spec.numerical):
+      if f.normalization in statistics.TRANSFORMED:
+        self._by_normalization.setdefault(f.normalization, []).append(j)
+    # scope -> (means [N], standard deviations [N])
+    self._moments = {scope: (np.array([f.statistics[scope][0] for f in spec.numerical], np.float64),
+                             np.array([f.statistics[scope][1] for f in spec.numerical], np.float64))
+                     for scope in (spec.numerical[0].statistics if spec.numerical else {})}
 
   def encode(self, frame: pd.DataFrame, scenario: str):
     """Returns (categorical int64 [n, C], numerical float32 [n, N], labels, true_prob or None, oov counts)."""
@@ -46,13 +55,14 @@ class Encoder:
       if f.hash_bins:
         cat[:, j] = tf.strings.to_hash_bucket_fast(values.to_numpy(dtype=str), f.hash_bins).numpy()
       else:
-        ids = self._lookup[scope][f.name].get_indexer(values) + 1  # unknown: -1 + 1, the OOV bucket
+        ids = _ids(self._lookup[scope][f.name], values)
         oov[f.name] = int((ids == 0).sum() - (values == sources.MISSING_CATEGORY).sum())
         cat[:, j] = ids
-    num = np.zeros((n, len(self.spec.numerical)), np.float32)
-    for j, f in enumerate(self.spec.numerical):
-      mean, std = f.statistics[scope]
-      num[:, j] = (statistics.transform(frame[f.name].to_numpy(np.float64), f.normalization) - mean) / std
+    values = frame[[f.name for f in self.spec.numerical]].to_numpy(np.float64)  # one block, column-wise maths
+    for how, columns in self._by_normalization.items():
+      values[:, columns] = statistics.transform(values[:, columns], how)
+    mean, std = self._moments[scope] if self.spec.numerical else (0.0, 1.0)
+    num = ((values - mean) / std).astype(np.float32)
     labels = frame[self.spec.task_names].to_numpy(np.float32)
     true_prob = None
     if self.spec.has_true_probabilities:
@@ -60,29 +70,47 @@ class Encoder:
     return cat, num, labels, true_prob, oov
 
 
-def serialize_rows(cat, num, labels, true_prob=None) -> List[bytes]:
-  """One serialized `tf.train.Example` per row, encoded with numpy on whole columns.
+def _ids(vocabulary: pd.Index, values: pd.Series) -> np.ndarray:
+  """Vocabulary position + 1 of each value; 0 (the OOV bucket) for a value not in it. A categorical is looked
+  up by its categories, each once."""
+  if isinstance(values.dtype, pd.CategoricalDtype):
+    return (vocabulary.get_indexer(values.cat.categories) + 1)[values.cat.codes.to_numpy()]
+  return vocabulary.get_indexer(values) + 1
 
-  Building a proto per row cost about 100 us a row, most of prepare's time. The message is fixed but for
-  the varint-encoded ids, so every row is a cached prefix (by its id bytes' length), its id bytes and its
-  float features: a few slices per row. The float features are packed little-endian float32, as protobuf
-  writes them; tests check the bytes parse to what `tf.train.Example` builds.
+
+def serialize_rows(cat, num, labels, true_prob=None) -> np.ndarray:
+  """[n, width] uint8: row i is the serialized `tf.train.Example` of row i, encoded with numpy on whole columns.
+
+  Building a proto per row cost about 100 us a row, most of prepare's time. The message is fixed but for the
+  varint-encoded ids, and each id column is written at the width its largest id needs: smaller ids carry
+  continuation bytes (0x80) before their last, which protobuf parsers read as the same value. So every row of
+  a call has one width, and TFRecord framing and its checksums are computed on whole columns too
+  (`frame_records`). The float features are packed little-endian float32, as protobuf writes them; tests check
+  the bytes parse to what `tf.train.Example` builds.
   """
   n = len(labels)
   if not n:
-    return []
+    return np.zeros((0, 0), np.uint8)
   floats = [(NUMERICAL, num), (LABELS, labels)] + ([(TRUE_PROB, true_prob)] if true_prob is not None else [])
   suffix = np.concatenate([_float_entry(name, np.asarray(v, np.float32).reshape(n, -1)) for name, v in floats],
                           axis=1)
   ids = np.asarray(cat).reshape(n, -1)
-  payload, widths = _varints(ids)
-  widths = widths.tolist()
-  offsets = np.concatenate([[0], np.cumsum(widths, dtype=np.int64)]).tolist()
-  size = suffix.shape[1]
-  prefixes = {w: _categorical_prefix(w, ids.shape[1], size) for w in set(widths)}
-  payload, suffix = payload.tobytes(), suffix.tobytes()
-  return [prefixes[w] + payload[o:o + w] + suffix[i * size:(i + 1) * size]
-          for i, (o, w) in enumerate(zip(offsets, widths))]
+  id_bytes = _varints(ids)
+  prefix = np.frombuffer(_categorical_prefix(id_bytes.shape[1], ids.shape[1], suffix.shape[1]), np.uint8)
+  return np.concatenate([np.broadcast_to(prefix, (n, len(prefix))), id_bytes, suffix], axis=1)
+
+
+def frame_records(rows: np.ndarray) -> np.ndarray:
+  """[n, width + 16] uint8: TFRecord framing of each row (uint64 length, masked CRC-32C of the length, the row,
+  masked CRC-32C of the row), so that the file is the rows' bytes in order."""
+  n, width = rows.shape
+  length = int(width).to_bytes(8, 'little')
+  header = np.frombuffer(length + int(crc32c.masked(crc32c.crc32c(length))).to_bytes(4, 'little'), np.uint8)
+  framed = np.empty((n, width + 16), np.uint8)
+  framed[:, :12] = header
+  framed[:, 12:12 + width] = rows
+  framed[:, 12 + width:] = crc32c.masked(crc32c.crc32c_rows(rows)).astype('<u4').view(np.uint8).reshape(n, 4)
+  return framed
 
 
 def _varint(value: int) -> bytes:
@@ -123,20 +151,21 @@ def _categorical_prefix(width: int, columns: int, suffix_size: int) -> bytes:
   return bytes([0x0A]) + _varint(features_size) + entry
 
 
-def _varints(ids: np.ndarray):
-  """(the ids as protobuf varints, row after row: flat uint8; bytes per row)."""
+def _varints(ids: np.ndarray) -> np.ndarray:
+  """[n, bytes] uint8: each row's ids as protobuf varints, column c at the width its largest id needs."""
   if ids.size and ids.min() < 0:
     raise ValueError(f'categorical ids must be >= 0, got {ids.min()}')
   v = ids.astype(np.uint64)
-  length = np.ones(v.shape, np.int64)  # 7-bit groups up to the highest non-zero one; 0 takes one byte
-  k = 1
-  while k < 10 and v.size and (v >> np.uint64(7 * k)).any():
-    length += v >= np.uint64(1 << (7 * k))
-    k += 1
-  groups = np.empty(v.shape + (k,), np.uint8)
-  for g in range(k):
-    groups[..., g] = ((v >> np.uint64(7 * g)) & np.uint64(0x7F)) | np.where(g + 1 < length, 0x80, 0).astype(np.uint64)
-  return groups[np.arange(k) < length[..., None]], length.sum(axis=1)
+  largest = v.max(axis=0) if len(v) else np.zeros(v.shape[1], np.uint64)
+  width = np.ones(v.shape[1], np.int64)  # 7-bit groups up to the highest non-zero one of the largest id
+  for k in range(1, 10):
+    width += largest >= np.uint64(1 << (7 * k))
+  groups = np.empty(v.shape + (int(width.max(initial=1)),), np.uint8)
+  for g in range(groups.shape[2]):
+    more = np.where(g + 1 < width, 0x80, 0).astype(np.uint64)  # continuation bit on all but a column's last
+    groups[..., g] = ((v >> np.uint64(7 * g)) & np.uint64(0x7F)) | more
+  keep = np.arange(groups.shape[2]) < width[:, None]  # [columns, groups]
+  return groups[:, keep].reshape(len(v), int(width.sum()) if v.shape[1] else 0)
 
 
 class ShardWriter:
@@ -149,26 +178,30 @@ class ShardWriter:
     self.directory, self.rows_per_shard = directory, rows_per_shard
     self.shards: List[str] = []
     self.rows: List[int] = []  # rows per shard
-    self._writer = None
+    self._file = None
     self._in_shard = 0
 
-  def write(self, records: List[bytes]) -> None:
-    for r in records:
-      if self._writer is None or self._in_shard >= self.rows_per_shard:
+  def write(self, rows: np.ndarray) -> None:
+    """Appends `rows` (serialize_rows' output), opening the next shard whenever one is full."""
+    start = 0
+    while start < len(rows):
+      if self._file is None or self._in_shard >= self.rows_per_shard:
         self._open_next()
-      self._writer.write(r)
-      self._in_shard += 1
-      self.rows[-1] += 1
+      take = min(len(rows) - start, self.rows_per_shard - self._in_shard)
+      self._file.write(frame_records(rows[start:start + take]).data)
+      self._in_shard += take
+      self.rows[-1] += take
+      start += take
 
   def _open_next(self) -> None:
     self.close()
     path = os.path.join(self.directory, SHARD_PATTERN.format(len(self.shards)))
     self.shards.append(path)
     self.rows.append(0)
-    self._writer = tf.io.TFRecordWriter(path)
+    self._file = open(path, 'wb')  # pylint: disable=consider-using-with
     self._in_shard = 0
 
   def close(self) -> None:
-    if self._writer is not None:
-      self._writer.close()
-      self._writer = None
+    if self._file is not None:
+      self._file.close()
+      self._file = None

@@ -1,7 +1,7 @@
 """What every reader shares: the `Source` interface, chunked file reading and row validation.
 
 A source turns its files into *canonical frames*: pandas chunks with a `SCENARIO` column, the categorical
-features as strings, the numerical features as floats, one 0/1 column per task and, for synthetic data, the
+features as strings (a pandas categorical of them where pyarrow parsed the file), the numerical features as floats, one 0/1 column per task and, for synthetic data, the
 true probability per task. Chunks keep memory flat however large the input is.
 """
 
@@ -16,6 +16,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
+from data_pipelines import arrow_csv
 from data_pipelines import spec as spec_lib
 from data_pipelines.accounting import RowAccounting
 from data_pipelines.errors import InputError
@@ -46,6 +47,7 @@ class ReadContext:
   accounting: RowAccounting
   on_bad_row: str = 'error'
   chunk_rows: int = 50_000
+  arrow_csv: bool = True  # read clean CSV rows with pyarrow (arrow_csv.py); pandas reads the rest
 
   def __post_init__(self):
     if self.on_bad_row not in BAD_ROW_POLICIES:
@@ -99,6 +101,7 @@ def read_table_chunks(
     sep: str = ',',
     expected_columns: Optional[int] = None,
     text_columns: Optional[Sequence[str]] = None,
+    arrow_columns: Optional[Dict[str, str]] = None,
 ) -> Iterator[Tuple[pd.DataFrame, int]]:
   """Yields (chunk, file line number of its first row); Parquet files are read by row group.
 
@@ -107,6 +110,10 @@ def read_table_chunks(
   number, and leaves a column with any other text ('oops', 'nan', 'inf') as strings, so a bad value still
   reaches validation as written. Typing numbers in the parser is what makes reading fast: a million
   strings per numerical column cost more than the rest of prepare.
+
+  With `arrow_columns` ({column: 'text', 'number' or 'label'}), pyarrow reads those columns of a CSV first, text
+  as categoricals, numbers and labels as float64, for as long as its rows are clean (arrow_csv.py); pandas reads
+  the rest.
   """
   if not os.path.isfile(path):
     raise InputError('input file not found', path=path)
@@ -114,13 +121,22 @@ def read_table_chunks(
     yield from _parquet_chunks(path, chunk_rows)
     return
   first_line = 2 if header else 1
-  seen_any = False
+  done = 0  # rows read by pyarrow
+  if arrow_columns:
+    fast = arrow_csv.ArrowChunks(path, chunk_rows=chunk_rows, header=header, names=names, sep=sep,
+                                 columns=arrow_columns)
+    yield from fast
+    if fast.complete:
+      return
+    done = fast.rows_done
+  seen_any = done > 0
+  first_line += done
   try:
     reader = pd.read_csv(
         path, sep=sep, header=0 if header else None, names=names,
         dtype=str if text_columns is None else {c: str for c in text_columns}, na_values=[''],
         keep_default_na=False, skipinitialspace=True, chunksize=chunk_rows, compression='infer',
-        index_col=False)
+        index_col=False, skiprows=(range(1, done + 1) if header else done) if done else None)
     while True:
       with warnings.catch_warnings():
         # pandas only warns when the first data row has more fields than the header: an error here.
@@ -201,7 +217,7 @@ class ChunkBuilder:
 
   def __init__(self, raw: pd.DataFrame, path: str, first_row: int, ctx: ReadContext,
                row_numbers: Optional[np.ndarray] = None):
-    self.raw, self.path, self.ctx = raw.reset_index(drop=True), path, ctx
+    self.raw, self.path, self.ctx = raw.set_axis(pd.RangeIndex(len(raw)), copy=False), path, ctx
     # File row number of each raw row (they are not contiguous after a seeded split).
     self.row_numbers = first_row + np.arange(len(raw)) if row_numbers is None else np.asarray(row_numbers)
     self.columns: Dict[str, pd.Series] = {}
@@ -214,11 +230,19 @@ class ChunkBuilder:
       self._bad.append((reason, mask, column, expected))
 
   def categorical(self, out: str, values: pd.Series) -> None:
+    """Text as written, or a pandas categorical of it (the fast CSV path's); missing -> MISSING_CATEGORY."""
     values = _positional(values)
     missing = values.isna().to_numpy()
     if missing.any():
       self._handled.append(('missing_categorical_to_oov', missing, out))
-    self.columns[out] = values.astype(str).where(~missing, MISSING_CATEGORY)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+      if missing.any():
+        if MISSING_CATEGORY not in values.cat.categories:
+          values = values.cat.add_categories([MISSING_CATEGORY])
+        values = values.fillna(MISSING_CATEGORY)
+      self.columns[out] = values
+    else:
+      self.columns[out] = values.astype(str).where(~missing, MISSING_CATEGORY)
 
   def numerical(self, out: str, values: pd.Series, column: Optional[str] = None) -> None:
     values = _positional(values)

@@ -20,6 +20,9 @@ from data_pipelines import spec as spec_lib
 VOCAB_DIR = 'vocabularies'
 
 
+TRANSFORMED = ('log_standard',)  # the normalizations whose transform is not the identity
+
+
 def transform(values: np.ndarray, normalization: str) -> np.ndarray:
   """The value transform before standardization; serving applies the same."""
   if normalization == 'log_standard':
@@ -51,7 +54,8 @@ class StatisticsBuilder:
       self.rows[scenario] += len(group)
       if not self.hash_bins:
         for c in self.source.categorical:
-          self.counts[key][c].update(group[c].value_counts().to_dict())
+          counts = group[c].value_counts(sort=False)
+          self.counts[key][c].update(counts[counts > 0].to_dict())  # a categorical lists unused values too
       for c in self.source.numerical:
         v = transform(group[c].to_numpy(np.float64), self.source.normalization[c])
         m = self.moments[key].setdefault(c, np.zeros(3))

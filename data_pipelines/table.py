@@ -76,7 +76,11 @@ class TableSource(sources.Source):
       scenarios: Sequence[str] = (),
       split_policy: SplitPolicy = SplitPolicy(),
       sep: str = ',',
+      numeric_labels: bool = False,
   ):
+    """`numeric_labels`: `labels` reads its columns with `to_numeric` (binary_labels, ctr_ctcvr_labels), so
+    the fast CSV path (arrow_csv.py) may hand them over as numbers; a source whose labels are text is read by
+    pandas only."""
     self.dataset = dataset
     self.files = list(files)
     self.categorical, self.numerical = list(categorical), list(numerical)
@@ -88,6 +92,7 @@ class TableSource(sources.Source):
     self._selected = set(scenarios)
     self._split_policy = split_policy
     self._sep = sep
+    self._numeric_labels = numeric_labels
     overlap = set(self.categorical) & set(self.numerical)
     if overlap:
       raise ValueError(f'column(s) {sorted(overlap)} are both categorical and numerical')
@@ -111,7 +116,8 @@ class TableSource(sources.Source):
       for raw, first_row in sources.read_table_chunks(
           f.path, chunk_rows=ctx.chunk_rows, header=f.header, names=f.names, sep=self._sep,
           expected_columns=len(f.names) if f.names and not f.header else None,
-          text_columns=self.categorical + self._label_columns + [self.scenario_column]):
+          text_columns=self.categorical + self._label_columns + [self.scenario_column],
+          arrow_columns=self._arrow_columns(f) if ctx.arrow_csv else None):
         sources.require_columns(raw, required, f.path)
         if f.split is None:
           in_split = sources.seeded_split_mask(len(raw), rng, self._split_policy.test_fraction)
@@ -125,6 +131,15 @@ class TableSource(sources.Source):
           continue
         ctx.accounting.files[f.path] += len(raw)
         yield self._frame(raw, f, first_row, row_numbers, ctx)
+
+  def _arrow_columns(self, f: TableFile) -> Optional[Dict[str, str]]:
+    """What the fast CSV path reads of `f` (every column the source needs, typed), or None: pandas only."""
+    if not self._numeric_labels:
+      return None
+    columns = {c: 'text' for c in self.categorical + ([self.scenario_column] if f.scenario is None else [])}
+    columns.update({c: 'number' for c in self.numerical})
+    columns.update({c: 'label' for c in self._label_columns})
+    return columns
 
   def _frame(self, raw, f: TableFile, first_row, row_numbers, ctx) -> pd.DataFrame:
     b = sources.ChunkBuilder(raw, f.path, first_row, ctx, row_numbers)

@@ -38,4 +38,5 @@ def tenrec_source(root: str, tasks: Sequence[str] = DEFAULT_TASKS,
       label_columns=list(tasks),
       scenario_column='scenario',
       split_policy=split_policy,
+      numeric_labels=True,
   )

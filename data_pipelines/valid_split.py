@@ -55,7 +55,7 @@ class HeldOutValidation(sources.Source):
       return
     # The valid pass re-reads the train files; their reads and drops were counted by the train pass.
     inner_ctx = ctx if split == TRAIN else sources.ReadContext(
-        TRAIN, accounting_lib.RowAccounting(), ctx.on_bad_row, ctx.chunk_rows)
+        TRAIN, accounting_lib.RowAccounting(), ctx.on_bad_row, ctx.chunk_rows, ctx.arrow_csv)
     for part_split, part in self._divided(inner_ctx):
       if part_split == split:
         yield part

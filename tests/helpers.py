@@ -26,6 +26,8 @@ def read_all(source: sources.Source, split: str, on_bad_row: str = 'error', chun
   ctx = sources.ReadContext(split, acct, on_bad_row, chunk_rows)
   frames = list(source.chunks(split, ctx))
   rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+  # Text is a categorical where pyarrow parsed it (arrow_csv.py): compared here as the strings it holds.
+  rows = rows.astype({c: object for c in rows.columns if isinstance(rows[c].dtype, pd.CategoricalDtype)})
   tasks = [t.name for t in source.tasks]
   if len(rows):  # prepare counts kept rows when it writes them; here they are kept when returned
     for scenario, group in rows.groupby(sources.SCENARIO):
