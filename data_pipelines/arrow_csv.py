@@ -1,8 +1,9 @@
 """The fast way to read a CSV: pyarrow's parser, for as long as the rows are clean.
 
 `sources.read_table_chunks` reads CSV text with pandas, which hands every value to validation as written, so
-that a bad value is reported with its file, row, column and text. pyarrow parses the same files several times
-faster (prepare of an AliExpress-layout CSV spent most of its time in pandas' parser), but it types a column
+that a bad value is reported with its file, row, column and text. pyarrow parses the same files faster, and
+in a thread that does not hold the GIL (pandas' parser was a third of prepare's time on an AliExpress-layout
+CSV; with pyarrow, prepare took half the time: benchmarks/results/data_pipeline.md), but it types a column
 once for the whole file, reads only what it is told to, and strips no leading space from text. So it reads a
 file only while what it yields is what the pandas path would accept as it is:
 - every number column holds finite numbers (no empty field, no 'nan' or 'inf'), every label column 0 or 1;
@@ -102,8 +103,8 @@ class ArrowChunks:
           if not hand_over(table.slice(0, self.chunk_rows)):
             return
       self._parsed_all = not pending_rows or hand_over(pa.Table.from_batches(pending))
-    except (pa.ArrowException, UnicodeDecodeError, OSError) as e:
-      self.stopped_by = f'pyarrow: {e}'
+    except Exception as e:  # pylint: disable=broad-except  (whatever pyarrow cannot do, pandas does, or reports)
+      self.stopped_by = f'pyarrow: {type(e).__name__}: {e}'
     finally:
       while not stop.is_set():  # the end marker
         try:
