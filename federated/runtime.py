@@ -12,6 +12,7 @@ import atexit
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -112,12 +113,26 @@ def die_with_parent() -> None:
   ctypes.CDLL('libc.so.6', use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+_SETPRIV = shutil.which('setpriv')  # util-linux: sets the parent-death signal, then execs the command
+
+
 class BoundPopen(subprocess.Popen):
-  """A Popen whose TFF workers die with this process (TFF also uses Popen as a type, so a subclass)."""
+  """A Popen whose TFF workers die with this process (TFF also uses Popen as a type, so a subclass).
+
+  The death signal is set by `setpriv --pdeathsig` where it exists, not by a `preexec_fn`: a `preexec_fn` makes
+  Python fork() the whole process, with gRPC's threads and open TLS channels, instead of vfork() and exec, and
+  a worker started that way during a remote run (the coordinator's own runtime starts one per new cardinality)
+  corrupted the TLS streams to every worker (SSLV3_ALERT_BAD_RECORD_MAC on both channels, 70 ms after gRPC
+  logged the fork).
+  """
 
   def __init__(self, args, **kwargs):
-    if any(os.path.basename(str(a)) == WORKER_BINARY for a in list(args)[:4]):  # also behind taskset
-      kwargs.setdefault('preexec_fn', die_with_parent)
+    args = list(args)
+    if any(os.path.basename(str(a)) == WORKER_BINARY for a in args[:4]):  # also behind taskset
+      if _SETPRIV and 'preexec_fn' not in kwargs:
+        args = [_SETPRIV, '--pdeathsig', 'TERM', '--'] + args
+      else:
+        kwargs.setdefault('preexec_fn', die_with_parent)
     super().__init__(args, **kwargs)
 
 

@@ -91,3 +91,19 @@ def test_a_failed_computation_is_reduced_to_its_cause():
       "truncated record at 2986' failed with Read less bytes than requested")
   assert runtime.computation_cause(ValueError('something else')) is None
   assert issubclass(runtime.ComputationError, RuntimeError)
+
+
+def test_workers_are_started_without_forking_this_process(monkeypatch):
+  """A preexec_fn makes Python fork() the whole process (gRPC threads, open TLS channels); started that way
+  mid-run, a worker corrupted the coordinator's TLS streams. setpriv sets the death signal instead."""
+  seen = {}
+  monkeypatch.setattr(subprocess.Popen, '__init__', lambda self, args, **kw: seen.update(args=args, kw=kw))
+  runtime.BoundPopen(['taskset', '-c', '0', '/x/worker_binary', '--port=1'])
+  if runtime._SETPRIV:  # pylint: disable=protected-access
+    assert seen['args'] == [runtime._SETPRIV, '--pdeathsig', 'TERM', '--', 'taskset', '-c', '0', '/x/worker_binary',  # pylint: disable=protected-access
+                            '--port=1']
+    assert 'preexec_fn' not in seen['kw']
+  else:
+    assert seen['kw']['preexec_fn'] is runtime.die_with_parent
+  runtime.BoundPopen(['ls'])
+  assert seen['args'] == ['ls'] and 'preexec_fn' not in seen['kw']
