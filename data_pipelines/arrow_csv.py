@@ -93,9 +93,9 @@ class ArrowChunks:
       return False
 
     try:
-      for table in self._tables(pa):
-        pending.extend(table.to_batches())
-        pending_rows += table.num_rows
+      for batch in self._batches(pa):
+        pending.append(batch)
+        pending_rows += batch.num_rows
         while pending_rows >= self.chunk_rows:
           table = pa.Table.from_batches(pending)
           rest = table.slice(self.chunk_rows)
@@ -113,7 +113,7 @@ class ArrowChunks:
         except queue.Full:
           pass
 
-  def _tables(self, pa) -> Iterator:
+  def _batches(self, pa) -> Iterator:
     """The file's parse blocks, one after another (pyarrow's streaming reader: memory stays at a few blocks).
     Its parse is one core's work, which the thread overlaps with the caller's; pyarrow's `read_csv` on byte
     ranges parsed faster alone but took more CPU time in all, and was no faster beside the caller on 2 cores."""
@@ -122,15 +122,14 @@ class ArrowChunks:
     types = {**{c: text for c in self.text_columns}, **{c: pa.float64() for c in self.number_columns}}
     convert = pa_csv.ConvertOptions(column_types=types, include_columns=list(types), null_values=[''],
                                     strings_can_be_null=True, quoted_strings_can_be_null=True)
-    # A blank line or a quoted line break stops the fast path (as a row of the wrong width, or as text that
-    # spans lines): pandas, which goes on from there, skips lines rather than rows, and the two counts agree
-    # only before either.
+    # A blank line (a row of empty fields: the label check stops there) and a quoted line break (text that
+    # spans lines, or a row of the wrong width) end the fast path: pandas, which goes on from there, skips
+    # lines rather than rows, and the two counts agree only before either.
     parse = pa_csv.ParseOptions(delimiter=self.sep, ignore_empty_lines=False, newlines_in_values=False)
     read = pa_csv.ReadOptions(block_size=BLOCK_BYTES, column_names=list(self.names) if self.names else None,
                               skip_rows=1 if (self.header and self.names) else 0)
     with pa.input_stream(self.path, compression='detect') as stream:
-      for batch in pa_csv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert):
-        yield pa.Table.from_batches([batch])
+      yield from pa_csv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
 
   def _clean(self, table) -> bool:
     import pyarrow as pa  # pylint: disable=g-import-not-at-top
