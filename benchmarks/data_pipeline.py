@@ -39,7 +39,8 @@ flags.DEFINE_integer('scale', 10, 'The larger size, as a multiple of the 1x rows
 flags.DEFINE_integer('batch_size', 512, 'Batch size of both the pipeline and the training step.')
 flags.DEFINE_string('output', os.path.join(REPO, 'benchmarks', 'results', 'data_pipeline.md'), 'Report file.')
 flags.DEFINE_integer('csv_rows', 1_000_000, 'Rows of the AliExpress-layout CSV prepare is timed on; 0 skips it.')
-flags.DEFINE_string('child', '', 'internal: run one measurement (prepare|stream|prepare_csv|prepare_csv_pandas|read_csv), print JSON.')
+flags.DEFINE_string('child', '', 'internal: run one measurement (prepare|stream|prepare_csv|prepare_csv_pandas|'
+                    'read_csv), print JSON.')
 flags.DEFINE_string('data', '', 'internal: data folder of the child.')
 flags.DEFINE_string('csv', '', 'internal: the AliExpress-layout folder of the child.')
 FLAGS = flags.FLAGS

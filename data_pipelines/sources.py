@@ -1,8 +1,9 @@
 """What every reader shares: the `Source` interface, chunked file reading and row validation.
 
 A source turns its files into *canonical frames*: pandas chunks with a `SCENARIO` column, the categorical
-features as strings (a pandas categorical of them where pyarrow parsed the file), the numerical features as floats, one 0/1 column per task and, for synthetic data, the
-true probability per task. Chunks keep memory flat however large the input is.
+features as strings (a pandas categorical of them where pyarrow parsed the file), the numerical features as
+floats, one 0/1 column per task and, for synthetic data, the true probability per task. Chunks keep memory
+flat however large the input is.
 """
 
 from __future__ import annotations

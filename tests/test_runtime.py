@@ -99,9 +99,9 @@ def test_workers_are_started_without_forking_this_process(monkeypatch):
   seen = {}
   monkeypatch.setattr(subprocess.Popen, '__init__', lambda self, args, **kw: seen.update(args=args, kw=kw))
   runtime.BoundPopen(['taskset', '-c', '0', '/x/worker_binary', '--port=1'])
-  if runtime._SETPRIV:  # pylint: disable=protected-access
-    assert seen['args'] == [runtime._SETPRIV, '--pdeathsig', 'TERM', '--', 'taskset', '-c', '0', '/x/worker_binary',  # pylint: disable=protected-access
-                            '--port=1']
+  setpriv = runtime._SETPRIV  # pylint: disable=protected-access
+  if setpriv:
+    assert seen['args'] == [setpriv, '--pdeathsig', 'TERM', '--', 'taskset', '-c', '0', '/x/worker_binary', '--port=1']
     assert 'preexec_fn' not in seen['kw']
   else:
     assert seen['kw']['preexec_fn'] is runtime.die_with_parent
