@@ -3,6 +3,7 @@ files and on files whose later chunks it must hand back to pandas."""
 
 import gzip
 import os
+import threading
 
 import numpy as np
 import pandas as pd
@@ -132,7 +133,7 @@ def test_a_consumer_that_stops_early_leaves_no_parser_thread(tmp_path):
   it = iter(reader)
   next(it)
   it.close()
-  assert not [t for t in __import__('threading').enumerate() if t.name == 'arrow-csv']
+  assert not [t for t in threading.enumerate() if t.name == 'arrow-csv']
   assert reader.rows_done == CHUNK and not reader.complete
 
 
