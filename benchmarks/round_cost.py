@@ -5,9 +5,11 @@ speed.md found a PF-MSMTrec round with `paper_config()` about 3x slower than one
 algorithm: the local training (the round at 2 local epochs minus the round at 1: one epoch inside TFF) and
 the rest (the round at 1 epoch minus that epoch: the server state's trip from Python to the executor and
 back, broadcast, federated_select, the uploads, the aggregation, the state files). PF-MSMTrec is set beside
-FedAvg, whose model is all global, so that the part the personalized groups add shows. It also times the
-round at 1 epoch as it ran before runtime.configure_executors(): TFF's own value serializer and the
-executor on malloc, in the same run. Rounds after the first (which traces) only; the median of --repeats.
+FedAvg, whose model is all global, so that the part the personalized groups add shows. In the same run it
+also times the round at 1 epoch, with the executors' page faults per round, as it ran before the memory
+settings of runtime.EXECUTOR_ENV (malloc's defaults, BFC kept), and as it
+ran before runtime.configure_executors() (TFF's own value serializer, executors on plain malloc). Rounds after
+the first (which traces) only; the median of --repeats.
 
   python benchmarks/round_cost.py [--rows_per_scenario=2500] [--repeats=3]
 
@@ -49,12 +51,14 @@ FLAGS = flags.FLAGS
 
 
 def round_seconds(data: str, work: str, algorithm: str, epochs: int, tag: str = ''):
-  """Median seconds of --repeats rounds after the first, and those rounds' seconds."""
+  """Median seconds of --repeats rounds after the first, those rounds' seconds, and the median of their
+  executors' page faults."""
   setup = RunSetup(TrainConfig(data=data, output=os.path.join(work, f'{algorithm}-{epochs}{tag}'), rounds=FLAGS.repeats + 1,
                                algorithm=algorithm), model_config.paper_config(), ClientConfig(local_epochs=epochs),
                    AggregationConfig())
-  times = round_timer.round_times(setup, FLAGS.repeats + 1)[1:]
-  return float(np.median(times)), times
+  faults = []
+  times = round_timer.round_times(setup, FLAGS.repeats + 1, faults)[1:]
+  return float(np.median(times)), times, int(np.median(faults[1:]))
 
 
 def serialize_seconds(data: str, work: str) -> dict:
@@ -77,18 +81,23 @@ def serialize_seconds(data: str, work: str) -> dict:
 
 
 @contextlib.contextmanager
+def default_malloc(bfc: bool = True):
+  """Executors started in this block run without EXECUTOR_ENV's malloc settings (and without BFC unless `bfc`)."""
+  saved = dict(runtime.EXECUTOR_ENV)
+  runtime.EXECUTOR_ENV.clear()
+  runtime.EXECUTOR_ENV['TF_CPU_ALLOCATOR_USE_BFC'] = 'true' if bfc else 'false'
+  try:
+    yield
+  finally:
+    runtime.EXECUTOR_ENV.clear()
+    runtime.EXECUTOR_ENV.update(saved)
+
+
+@contextlib.contextmanager
 def untuned_runtime():
   """The local runtime as it was before configure_executors(): TFF's serializer, the executor on malloc."""
-  allocator = os.environ.get('TF_CPU_ALLOCATOR_USE_BFC')
-  os.environ['TF_CPU_ALLOCATOR_USE_BFC'] = 'false'  # read by the executor this block starts
-  try:
-    with runtime.local_runtime(), serialization.tff_serializer():
-      yield
-  finally:
-    if allocator is None:
-      del os.environ['TF_CPU_ALLOCATOR_USE_BFC']
-    else:
-      os.environ['TF_CPU_ALLOCATOR_USE_BFC'] = allocator
+  with default_malloc(bfc=False), runtime.local_runtime(), serialization.tff_serializer():
+    yield
 
 
 def main(argv) -> None:
@@ -98,19 +107,24 @@ def main(argv) -> None:
     data = os.path.join(work, 'data')
     prepare.prepare(PrepareConfig(output=data, rows_per_scenario=FLAGS.rows_per_scenario), log=lambda *_: None)
     examples = prepared.split_rows(data)
+    # The settings as they were first, then as they are: a machine that has warmed up favours the later runs.
+    with untuned_runtime():
+      before = {a: round_seconds(data, work, a, 1, '-untuned') for a in ALGORITHMS}
+    with default_malloc(), runtime.local_runtime():
+      malloc = {a: round_seconds(data, work, a, 1, '-malloc') for a in ALGORITHMS}
     with runtime.local_runtime():
       measured = {(a, e): round_seconds(data, work, a, e) for a in ALGORITHMS for e in (1, 2)}
       serialize = serialize_seconds(data, work)
-    with untuned_runtime():  # after the tuned runs: a machine that has warmed up favours this one
-      before = {a: round_seconds(data, work, a, 1, '-untuned') for a in ALGORITHMS}
   seconds = {k: v[0] for k, v in measured.items()}
-  spread = {k: ', '.join(f'{t:.1f}' for t in v[1]) for k, v in measured.items()}
+  listed = lambda times: ', '.join(f'{t:.1f}' for t in times)
   rows = []
   for a in ALGORITHMS:
     epoch = seconds[(a, 2)] - seconds[(a, 1)]
-    rows.append(f'| {a} | {seconds[(a, 1)]:.1f} ({spread[(a, 1)]}) | {seconds[(a, 2)]:.1f} ({spread[(a, 2)]}) | '
+    rows.append(f'| {a} | {seconds[(a, 1)]:.1f} ({listed(measured[(a, 1)][1])}) | {measured[(a, 1)][2]:,} | '
+                f'{seconds[(a, 2)]:.1f} ({listed(measured[(a, 2)][1])}) | '
                 f'{epoch:.1f} ({examples / max(epoch, 1e-9):,.0f} examples/s) | **{seconds[(a, 1)] - epoch:.1f}** | '
-                f'{before[a][0]:.1f} ({", ".join(f"{t:.1f}" for t in before[a][1])}) |')
+                f'{malloc[a][0]:.1f} ({listed(malloc[a][1])}) | {malloc[a][2]:,} | '
+                f'{before[a][0]:.1f} ({listed(before[a][1])}) |')
   lines = [
       '# Where a round\'s time goes: the paper-size model', '',
       f'Command: `python benchmarks/round_cost.py --rows_per_scenario={FLAGS.rows_per_scenario} '
@@ -120,9 +134,10 @@ def main(argv) -> None:
       f'Model: `paper_config()` (embedding 128, 8 scenario experts of (512, 256), towers (128, 64)); 4 synthetic '
       f'scenarios, {examples:,} train examples; batch 256. Median of {FLAGS.repeats} rounds after the first '
       '(each round in brackets).', '',
-      '| algorithm | round at 1 local epoch, s | round at 2, s | one epoch inside TFF, s | the rest of the round, s '
-      '| round at 1 epoch before (TFF\'s serializer, malloc), s |',
-      '|---|---|---|---|---|---|', *rows, '',
+      '| algorithm | round at 1 local epoch, s | executor page faults per round | round at 2, s | one epoch inside '
+      'TFF, s | the rest of the round, s | round at 1 epoch, malloc\'s defaults, s | its page faults per round '
+      '| round at 1 epoch, TFF\'s serializer and plain malloc, s |',
+      '|---|---|---|---|---|---|---|---|---|', *rows, '',
       f'Serializing PF-MSMTrec\'s server state once ({serialize["bytes"] / 2**20:,.0f} MiB), which every round '
       f'does to send it to the executor: TFF\'s serializer {serialize["tff"]:.2f} s, federated/serialization.py '
       f'{serialize["ours"]:.2f} s, the same bytes.', '',
@@ -133,6 +148,12 @@ def main(argv) -> None:
       'round\'s tensors of hundreds of MB back to the kernel and took them again page by page (a quarter of its '
       'samples in page faults). runtime.configure_executors() now serializes with one copy per tensor and runs '
       'the executors on TensorFlow\'s BFC allocator (TF_CPU_ALLOCATOR_USE_BFC=true unless set).', '',
+      'BFC covers tensors only. perf then still found a third of the executor\'s samples in page faults, in the '
+      'copies TFF makes of its value protos (CreateValue, Value::Value) into memory that malloc had just mapped '
+      'and would unmap again: every block above 32 MB is mapped apart. So the executors also run with malloc in '
+      'at most 4 arenas, without mapping blocks apart, without trimming, on transparent huge pages '
+      '(runtime.EXECUTOR_ENV). The page-fault columns count the executors\' minor faults per round (median), a '
+      'count the load of the machine does not change.', '',
   ]
   report_file.publish(lines, FLAGS.output)
 

@@ -7,12 +7,14 @@ import time
 from typing import List
 
 from data_pipelines import spec as spec_lib
-from federated import run_directory, trainers
+from federated import run_directory, runtime, trainers
 
 
-def round_times(setup, rounds: int) -> List[float]:
+def round_times(setup, rounds: int, faults: List[int] | None = None) -> List[float]:
   """Seconds of each of `rounds` rounds of `setup`'s algorithm in the current TFF context, the first included
-  (callers drop it: it traces the computations). The run directory is setup.cfg.output."""
+  (callers drop it: it traces the computations). The run directory is setup.cfg.output. `faults`, when given,
+  gets each round's page faults of this process's TFF workers (minor faults: pages the kernel had to map in,
+  a count that, unlike seconds, does not depend on what else the machine runs)."""
   data = setup.cfg.data
   spec = spec_lib.load_spec(data)
   run = run_directory.RunDirectory(setup.cfg.output)
@@ -21,7 +23,23 @@ def round_times(setup, rounds: int) -> List[float]:
   state = trainer.initialize()
   times = []
   for r in range(rounds):
+    before = worker_page_faults()
     start = time.perf_counter()
     state, _ = trainer.run_round(state, r)
     times.append(time.perf_counter() - start)
+    if faults is not None:
+      faults.append(worker_page_faults() - before)
   return times
+
+
+def worker_page_faults() -> int:
+  """Minor page faults so far of this process's TFF workers, together."""
+  total = 0
+  for pid in runtime.worker_processes():
+    try:
+      with open(f'/proc/{pid}/stat') as f:
+        stat = f.read()
+    except OSError:
+      continue
+    total += int(stat[stat.rindex(')') + 2:].split()[7])  # field 10, minflt
+  return total

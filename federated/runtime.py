@@ -19,11 +19,22 @@ import sys
 import time
 from typing import Iterator, List
 
-# Set for every TFF executor this process starts (the local runtime's, and a silo's through worker.py) unless
-# the environment sets it already. TensorFlow's BFC allocator keeps the memory a round frees for the next;
-# with malloc, tensors of hundreds of MB go back to the kernel and return page by page (perf on the paper-size
-# PF-MSMTrec round: a quarter of the executor's time in page faults; benchmarks/results/round_cost.md).
-EXECUTOR_ENV = {'TF_CPU_ALLOCATOR_USE_BFC': 'true'}
+# Set for every TFF executor this process starts (the local runtime's, and a silo's through worker.py) where
+# the environment has no value of its own. A round moves values of hundreds of MB (PF-MSMTrec's [K, D]
+# personalized groups) through TFF's protos and TensorFlow's tensors, and on this kind of machine a page given
+# back to the kernel costs far more to take again than to reuse. So the executor keeps what a round frees for
+# the next: TensorFlow's BFC allocator for tensors; for everything else malloc without blocks mapped apart
+# (glibc maps every block above 32 MB apart and unmaps it when freed), without trimming, on transparent huge
+# pages (glibc >= 2.35 reads the tunable, older ones ignore it), and in at most 4 arenas (one arena took the
+# paper-size round's faults lower still, to about 1,000, but doubled the default model's round, 3.1 s -> 6.5 s:
+# its threads then wait for each other's malloc). Measured in benchmarks/results/round_cost.md.
+EXECUTOR_ENV = {
+    'TF_CPU_ALLOCATOR_USE_BFC': 'true',
+    'MALLOC_MMAP_MAX_': '0',
+    'MALLOC_TRIM_THRESHOLD_': str(2**40),
+    'MALLOC_ARENA_MAX': '4',
+    'GLIBC_TUNABLES': 'glibc.malloc.hugetlb=1',
+}
 
 _FAILED = re.compile(r'Failed to run computation: (.*?)(?:\n|\s\[\[|"|$)')
 
@@ -117,7 +128,8 @@ _SETPRIV = shutil.which('setpriv')  # util-linux: sets the parent-death signal, 
 
 
 class BoundPopen(subprocess.Popen):
-  """A Popen whose TFF workers die with this process (TFF also uses Popen as a type, so a subclass).
+  """A Popen whose TFF workers die with this process and run with EXECUTOR_ENV (TFF also uses Popen as a type,
+  so a subclass).
 
   The death signal is set by `setpriv --pdeathsig` where it exists, not by a `preexec_fn`: a `preexec_fn` makes
   Python fork() the whole process, with gRPC's threads and open TLS channels, instead of vfork() and exec, and
@@ -129,6 +141,7 @@ class BoundPopen(subprocess.Popen):
   def __init__(self, args, **kwargs):
     args = list(args)
     if any(os.path.basename(str(a)) == WORKER_BINARY for a in args[:4]):  # also behind taskset
+      kwargs['env'] = executor_env(os.environ if kwargs.get('env') is None else kwargs['env'])
       if _SETPRIV and 'preexec_fn' not in kwargs:
         args = [_SETPRIV, '--pdeathsig', 'TERM', '--'] + args
       else:
@@ -190,10 +203,9 @@ def executor_env(env) -> dict:
 
 
 def configure_executors() -> None:
-  """Before a context starts its executors: their environment, and the faster serializer of the values this
-  process sends them (federated/serialization.py)."""
+  """Before a context starts its executors (BoundPopen gives them EXECUTOR_ENV): the faster serializer of the
+  values this process sends them (federated/serialization.py)."""
   from federated import serialization  # pylint: disable=g-import-not-at-top  (imports TFF)
-  os.environ.update(executor_env(os.environ))
   serialization.install()
 
 

@@ -64,7 +64,7 @@ def start_worker(port: int, home: str, threads: int = 0, cpu: int | None = None,
 
 
 def _silo_env(threads: int) -> dict:
-  env = runtime.executor_env(os.environ)
+  env = dict(os.environ)  # BoundPopen adds runtime.EXECUTOR_ENV
   if threads:  # for benchmarks: one silo = a small machine
     env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
   return env

@@ -41,6 +41,8 @@ def test_executors_get_the_runtime_environment_unless_it_is_set():
     with open(f'/proc/{pid}/environ', 'rb') as f:
       env = dict(e.split(b'=', 1) for e in f.read().split(b'\0') if b'=' in e)
   assert env[b'TF_CPU_ALLOCATOR_USE_BFC'] == os.environ['TF_CPU_ALLOCATOR_USE_BFC'].encode()
+  for key in ('MALLOC_ARENA_MAX', 'MALLOC_MMAP_MAX_', 'MALLOC_TRIM_THRESHOLD_', 'GLIBC_TUNABLES'):
+    assert env[key.encode()] == os.environ.get(key, runtime.EXECUTOR_ENV[key]).encode(), key
 
 
 _CHILD = textwrap.dedent('''
