@@ -19,6 +19,8 @@ ORDER = [  # (file, what produced it)
     ('telemetry_synthetic.md', 'python benchmarks/telemetry.py --datasets=synthetic'),
     ('quality_census.md', 'python benchmarks/quality.py --datasets=census'),
     ('telemetry_census.md', 'python benchmarks/telemetry.py --datasets=census'),
+    ('quality_synthetic_clustered.md', 'python benchmarks/quality.py --datasets=synthetic_clustered '
+     '--algorithms=pfmsmtrec,pfmsmtrec_personal_inputs,ditto,fedavg,fedbn,fedper,fedprox,local,centralized,logistic'),
     ('quality_census_sex.md', 'python benchmarks/quality.py --datasets=census_sex --algorithms=pfmsmtrec,'
      'pfmsmtrec_personal_inputs,fedavg,ditto,local,fedbn,fedper,fedprox,centralized'),
     ('defaults.md', 'python benchmarks/defaults.py'),
@@ -26,6 +28,7 @@ ORDER = [  # (file, what produced it)
     ('quality_synthetic_quick.md', 'python benchmarks/quality.py --quick --datasets=synthetic'),
     ('speed.md', 'python benchmarks/speed.py'),
     ('round_cost.md', 'python benchmarks/round_cost.py'),
+    ('round_stages.md', 'python benchmarks/round_stages.py'),
     ('scale.md', 'python benchmarks/scale.py'),
     ('remote.md', 'python benchmarks/remote.py'),
     ('tls_soak.md', 'python benchmarks/tls_soak.py --soak_rounds=200'),
