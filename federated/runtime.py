@@ -53,6 +53,14 @@ def computation_cause(error: BaseException) -> str | None:
 WORKER_BINARY = 'worker_binary'
 
 
+def stat_fields(pid) -> List[str]:
+  """/proc/<pid>/stat's fields after the command name (state, ppid, ...; man 5 proc numbers them from 3).
+  Raises OSError when the process is gone."""
+  with open(f'/proc/{pid}/stat') as f:
+    stat = f.read()
+  return stat[stat.rindex(')') + 2:].split()
+
+
 def worker_processes(parent: int | None = None) -> List[int]:
   """PIDs of running TFF workers that are children of `parent` (default: this process); zombies excluded."""
   parent = os.getpid() if parent is None else parent
@@ -61,9 +69,7 @@ def worker_processes(parent: int | None = None) -> List[int]:
     if not entry.isdigit():
       continue
     try:
-      with open(f'/proc/{entry}/stat') as f:
-        stat = f.read()
-      state, ppid = stat[stat.rindex(')') + 2:].split()[:2]
+      state, ppid = stat_fields(entry)[:2]
       if int(ppid) != parent or state == 'Z':
         continue
       with open(f'/proc/{entry}/cmdline', 'rb') as f:
@@ -107,11 +113,9 @@ def _signal(pid: int, sig: int) -> None:
 def _running(pid: int) -> bool:
   """True while `pid` exists and is not a zombie."""
   try:
-    with open(f'/proc/{pid}/stat') as f:
-      stat = f.read()
+    return stat_fields(pid)[0] != 'Z'
   except OSError:
     return False
-  return stat[stat.rindex(')') + 2] != 'Z'
 
 
 _hooks_installed = False
