@@ -41,6 +41,8 @@ class PrepareConfig:
   rows_per_shard: int = _field(200_000, 'Rows per TFRecord shard.')
   shuffle_rows: bool = _field(True, 'Write each chunk of a partition in a seeded random order (helps the '
                               'block shuffle of the input pipeline).')
+  encode_threads: int = _field(2, 'Threads that encode and frame the rows of pass 2 (numpy releases the GIL '
+                                'for their column work); the main thread writes them in order.')
   chunk_rows: int = _field(50_000, 'Rows read at a time; bounds memory.')
   arrow_csv: bool = _field(True, 'Parse CSV files with pyarrow while their rows are clean (no empty or non-finite '
                            'number, no leading space in text), pandas from the first chunk that is not; '

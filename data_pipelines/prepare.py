@@ -7,6 +7,7 @@ folder beside --output and renamed at the end, so a failed run never leaves a ha
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import contextlib
 import dataclasses
 import itertools
@@ -105,6 +106,8 @@ def prepare(cfg: PrepareConfig, log=print) -> dict:
     scenario, the vocabularies' sizes, and on synthetic data the oracle AUC.
   """
   start = time.time()
+  if cfg.encode_threads < 1:
+    raise ValueError(f'--encode_threads must be at least 1, got {cfg.encode_threads}')
   out = _check_output(cfg)
   source = make_source(cfg)
   source.check_files()
@@ -152,26 +155,35 @@ def _encode_into(work: str, source: sources.Source, cfg: PrepareConfig, log, cac
   chunks = itertools.chain(cache.frames() if cache else (),
                            source.split_chunks([s for s in spec.splits if s not in cached], contexts))
   writers: Dict[tuple, records.ShardWriter] = {}  # (split, scenario) -> its shards
-  for split, frame in chunks:
-    for scenario, group in frame.groupby(sources.SCENARIO, sort=False):
-      if scenario not in scenarios:
-        acct.drop(split, scenario, SCENARIO_NOT_IN_ENCODING if cfg.encoding_from else SCENARIO_NOT_IN_TRAIN,
-                  len(group))
-        continue
-      cat, num, labels, true_prob, oov = encoder.encode(group, scenario)
-      if cfg.shuffle_rows:  # the encoded rows, cheaper to reorder than the frame
-        order = order_rng.permutation(len(group))
-        cat, num, labels = cat[order], num[order], labels[order]
-        true_prob = None if true_prob is None else true_prob[order]
-      if (split, scenario) not in writers:
-        writers[(split, scenario)] = records.ShardWriter(
-            os.path.join(work, split, spec.scenario(scenario).directory), cfg.rows_per_shard)
-      writers[(split, scenario)].write(records.serialize_rows(cat, num, labels, true_prob))
-      acct.keep(split, scenario, len(group), dict(zip(spec.task_names, labels.sum(axis=0).tolist())))
-      for feature, n in oov.items():
-        acct.handled(split, scenario, 'unknown_category_to_oov', feature, n)
-      if true_prob is not None and split == 'test':
-        oracle_data[scenario].append((labels, true_prob))
+
+  def write(split, scenario, encoded) -> None:
+    framed, labels, true_prob, oov = encoded.result()
+    if (split, scenario) not in writers:
+      writers[(split, scenario)] = records.ShardWriter(
+          os.path.join(work, split, spec.scenario(scenario).directory), cfg.rows_per_shard)
+    writers[(split, scenario)].write_framed(framed)
+    acct.keep(split, scenario, len(labels), dict(zip(spec.task_names, labels.sum(axis=0).tolist())))
+    for feature, n in oov.items():
+      acct.handled(split, scenario, 'unknown_category_to_oov', feature, n)
+    if true_prob is not None and split == 'test':
+      oracle_data[scenario].append((labels, true_prob))
+
+  # Encoding runs in threads (numpy's column work releases the GIL, so it overlaps on two cores); the rows are
+  # written here, in the order read, with the orders drawn in that order: the output does not depend on them.
+  in_flight = collections.deque()
+  with concurrent.futures.ThreadPoolExecutor(cfg.encode_threads, thread_name_prefix='encode') as pool:
+    for split, frame in chunks:
+      for scenario, group in frame.groupby(sources.SCENARIO, sort=False):
+        if scenario not in scenarios:
+          acct.drop(split, scenario, SCENARIO_NOT_IN_ENCODING if cfg.encoding_from else SCENARIO_NOT_IN_TRAIN,
+                    len(group))
+          continue
+        order = order_rng.permutation(len(group)) if cfg.shuffle_rows else None
+        in_flight.append((split, scenario, pool.submit(_encode_rows, encoder, group, scenario, order)))
+        while len(in_flight) > cfg.encode_threads:  # bounds memory: a few chunks at a time
+          write(*in_flight.popleft())
+    while in_flight:
+      write(*in_flight.popleft())
   for (split, scenario), w in writers.items():
     w.close()
     shards[(split, scenario)] = [os.path.relpath(p, work) for p in w.shards]
@@ -197,6 +209,15 @@ def _encode_into(work: str, source: sources.Source, cfg: PrepareConfig, log, cac
   if oracle_data:
     summary['oracle_auc'] = _oracle(oracle_data, spec.task_names)
   return summary
+
+
+def _encode_rows(encoder: records.Encoder, group, scenario: str, order):
+  """(framed TFRecord rows, labels, true probabilities or None, OOV counts) of one scenario's rows, in `order`."""
+  cat, num, labels, true_prob, oov = encoder.encode(group, scenario)
+  if order is not None:  # the encoded rows, cheaper to reorder than the frame
+    cat, num, labels = cat[order], num[order], labels[order]
+    true_prob = None if true_prob is None else true_prob[order]
+  return records.frame_records(records.serialize_rows(cat, num, labels, true_prob)), labels, true_prob, oov
 
 
 def _statistics_pass(source: sources.Source, cfg: PrepareConfig, work: str, contexts, cache):

@@ -34,7 +34,9 @@ class Encoder:
     self._lookup: Dict[str, Dict[str, pd.Index]] = {}
     for f in spec.categorical:
       for scope, rel in f.vocabulary_files.items():
-        self._lookup.setdefault(scope, {})[f.name] = pd.Index(spec_lib.load_vocabulary(data_dir, rel), dtype=object)
+        index = pd.Index(spec_lib.load_vocabulary(data_dir, rel), dtype=object)
+        index.get_indexer(index[:1])  # builds its hash table now, not in two encoding threads at once
+        self._lookup.setdefault(scope, {})[f.name] = index
     self._by_normalization: Dict[str, List[int]] = {}
     for j, f in enumerate(spec.numerical):
       if f.normalization in statistics.TRANSFORMED:
@@ -183,12 +185,16 @@ class ShardWriter:
 
   def write(self, rows: np.ndarray) -> None:
     """Appends `rows` (serialize_rows' output), opening the next shard whenever one is full."""
+    self.write_framed(frame_records(rows))
+
+  def write_framed(self, framed: np.ndarray) -> None:
+    """Appends rows already framed (frame_records' output); a record never spans two shards."""
     start = 0
-    while start < len(rows):
+    while start < len(framed):
       if self._file is None or self._in_shard >= self.rows_per_shard:
         self._open_next()
-      take = min(len(rows) - start, self.rows_per_shard - self._in_shard)
-      self._file.write(frame_records(rows[start:start + take]).data)
+      take = min(len(framed) - start, self.rows_per_shard - self._in_shard)
+      self._file.write(framed[start:start + take].data)
       self._in_shard += take
       self.rows[-1] += take
       start += take

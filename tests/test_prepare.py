@@ -286,3 +286,14 @@ def test_pass_one_parses_each_input_once_and_writes_what_two_parses_write(tmp_pa
   assert sum(sum(p['rows_dropped'].values()) for p in cached['partitions']['train'].values()) + sum(
       sum(p['rows_dropped'].values()) for p in cached['partitions']['test'].values()) == 1
   assert not [n for n in os.listdir(tmp_path / 'cached') if n.startswith('.prepare')]  # scratch removed
+
+
+def test_encoding_threads_write_what_one_thread_writes(tmp_path):
+  df = _rows(400)
+  one, _ = _prepare_csv(tmp_path / 'one', df, encode_threads=1)
+  three, _ = _prepare_csv(tmp_path / 'three', df, encode_threads=3)
+  assert sum(len(p['shards']) for p in three['partitions']['train'].values()) > 3  # many chunks in flight
+  for key in ('partitions', 'totals', integrity.SHARDS, 'vocabularies'):
+    assert one[key] == three[key], key
+  with pytest.raises(ValueError, match='--encode_threads must be at least 1'):
+    _prepare_csv(tmp_path / 'none', df, encode_threads=0)
