@@ -8,9 +8,8 @@ CLI, `describe`, `compare`, benchmarks and docs read only these fields:
   loss_terms       what the client adds to the mean task loss (federated/loss_terms.py)
   personal_model   the client's training behaviour and what it evaluates: False, the one model built from
                    the received parameters and its local ones; True (Ditto), a second, personal model kept
-                   in the client's storage, trained after the shared one and pulled towards the model the
-                   client received (global values, its personalized rows, its local ones) by --reg_lambda,
-                   which is the model the client evaluates and deploys
+                   in the client's storage, trained after the shared one and pulled towards the received
+                   global values by --reg_lambda, which is the model the client evaluates and deploys
   personal_mixing  with personal_model (APFL): the client deploys alpha v + (1 - alpha) w of its personal
                    model v and the received global model w, alpha its own and learned (--apfl_alpha its start);
                    v is trained through the mix

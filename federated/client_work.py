@@ -240,11 +240,9 @@ def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorit
       weights = model.weights
       personal_vecs = _first(selected, layout) if has_groups else collections.OrderedDict()
       _assign_received(layout, weights, global_w, personal_vecs)
-      # The state file holds the personal model first (what evaluation and export load), then the template's
-      # local parameters of the shared model (none for Ditto and APFL, whose template is all global).
       local_vars = [weights[i] for i in layout.local_idx]
       if personal is not None:
-        local_vars = list(personal.weights) + ([alpha] if alpha is not None else []) + local_vars
+        local_vars = list(personal.weights) + ([alpha] if alpha is not None else [])
       load_state(inputs['state_in'], local_vars)
       received_global = [tf.identity(g) for g in global_w]
       received_groups = {k: tf.identity(v) for k, v in personal_vecs.items()}
@@ -260,10 +258,6 @@ def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorit
             loss += value
         return loss
 
-      # Ditto's anchor: the received model (global and personalized values, and the client's local ones).
-      trainable_idx = [a.index for a in layout.assignments if a.trainable]
-      received_model = [tf.identity(weights[i]) for i in trainable_idx] if personal is not None else []
-
       # In phases where the algorithm declares them (FedRep: the local head first, then the shared body);
       # otherwise one pass over every trainable variable.
       for p, phase in enumerate(algorithm.client_phases or (None,)):
@@ -276,10 +270,13 @@ def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorit
         personal_data = pipeline.dataset_from_pattern(inputs['data'], spec, train_cfg, seed=seed + 1)
         mean_losses, count = _train_mixed(personal, model, mixed, alpha, personal_data, tasks, personal_optimizer,
                                           table_scales)
-      elif personal is not None:  # ditto: the personal model, pulled towards the model the client received
+      elif personal is not None:  # ditto: the personal model, pulled towards the received global model
+        trainable_idx = [a.index for a in layout.assignments if a.trainable]
+        anchor = [received_global[layout.global_idx.index(i)] for i in trainable_idx]
+
         def pull():
           return 0.5 * cfg.reg_lambda * loss_terms.squared_distance([personal.weights[i] for i in trainable_idx],
-                                                                    received_model)
+                                                                    anchor)
 
         personal_data = pipeline.dataset_from_pattern(inputs['data'], spec, train_cfg, seed=seed + 1)
         mean_losses, count = _train(personal, personal_data, tasks, personal_optimizer, pull,

@@ -124,12 +124,3 @@ def test_the_personal_inputs_variant_personalizes_the_embeddings_only_under_one_
   assert {p: r for p, r in shared.items() if p not in inputs} == {p: r for p, r in base.items() if p not in inputs}
   assert roles(variant, False) == roles(pf, False)  # per-scenario encodings: the embeddings stay local
 
-
-
-def test_the_ditto_variant_is_the_personal_inputs_variant_with_a_personal_model():
-  variant, base = algorithms.get('pfmsmtrec_ditto'), algorithms.get('pfmsmtrec_personal_inputs')
-  assert variant.family == 'variant' and not variant.paper and variant.personal_model and not variant.personal_mixing
-  assert variant.loss_terms == base.loss_terms and not base.personal_model
-  model = models.build_model(config_lib.ModelInputs(('a',), (5,), 2, ('ctr', 'ctcvr')), config_lib.ModelConfig(seed=0))
-  for shared in (True, False):
-    assert T.assign(variant.template_for(model, shared), model) == T.assign(base.template_for(model, shared), model)

@@ -197,24 +197,3 @@ def test_task_pcgrad_and_ditto_train(data, tmp_path):
   assert 0 < result['mean_auc'] < 1
   # ditto keeps a whole personal model at home.
   assert os.path.getsize(tmp_path / 'd' / 'clients' / 'NL' / 'round_00001.state') > 1000
-
-
-@pytest.mark.slow  # 35 s
-def test_pfmsmtrec_ditto_keeps_its_personal_model_and_the_shared_models_local_parts(data, tmp_path):
-  from federated import restore, runtime  # pylint: disable=g-import-not-at-top
-  run = tmp_path / 'pd'
-  result = training.train_in_runtime(_setup(data, str(run), algorithm='pfmsmtrec_ditto', rounds=1),
-                                     log=lambda *_: None)
-  assert 0 < result['mean_auc'] < 1
-  with runtime.local_runtime():
-    finished = restore.FinishedRun(str(run))
-    layout = finished.trainer.fp.layout
-    assert layout.local_idx and layout.group_idx  # a template with every role, unlike Ditto's
-    path = os.path.join(run, 'clients', 'NL', 'round_00001.state')
-    blobs = tf.io.parse_tensor(tf.io.read_file(path), tf.string).numpy()
-    model = finished.model_fn()
-    # The personal model first (what evaluation and export load), then the shared model's local parameters.
-    assert len(blobs) == len(model.weights) + len(layout.local_idx)
-    deployed = finished.scenario_model('NL')
-    for blob, w in zip(blobs, deployed.weights):
-      assert np.array_equal(tf.io.parse_tensor(blob, w.dtype).numpy().reshape(w.shape), w.numpy())
