@@ -14,13 +14,20 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, 'benchmarks', 'results')
 START, END = '<!-- results:start -->', '<!-- results:end -->'
+# The regimes' algorithms: the paper's baselines, the new ones and the kept variant (no ablations there).
+CLUSTERED_ALGORITHMS = ('pfmsmtrec,pfmsmtrec_personal_inputs,ditto,fedavg,local,fedbn,fedper,fedprox,centralized,'
+                        'apfl,fedamp,fedavgm,fedhca2,fedrep')
 ORDER = [  # (file, what produced it)
     ('quality_synthetic.md', 'python benchmarks/quality.py --datasets=synthetic'),
     ('telemetry_synthetic.md', 'python benchmarks/telemetry.py --datasets=synthetic'),
     ('quality_census.md', 'python benchmarks/quality.py --datasets=census'),
     ('telemetry_census.md', 'python benchmarks/telemetry.py --datasets=census'),
     ('quality_synthetic_clustered.md', 'python benchmarks/quality.py --datasets=synthetic_clustered '
-     '--algorithms=pfmsmtrec,pfmsmtrec_personal_inputs,ditto,fedavg,fedbn,fedper,fedprox,local,centralized,logistic'),
+     '--algorithms=' + CLUSTERED_ALGORITHMS),
+    ('quality_synthetic_unequal.md', 'python benchmarks/quality.py --datasets=synthetic_unequal '
+     '--algorithms=' + CLUSTERED_ALGORITHMS),
+    ('quality_synthetic_tuned.md', 'python benchmarks/quality.py --tuned --budget=12 --datasets=synthetic '
+     '--algorithms=pfmsmtrec,ditto,fedavg,pfmsmtrec_personal_inputs'),
     ('quality_census_sex.md', 'python benchmarks/quality.py --datasets=census_sex --algorithms=pfmsmtrec,'
      'pfmsmtrec_personal_inputs,fedavg,ditto,local,fedbn,fedper,fedprox,centralized'),
     ('defaults.md', 'python benchmarks/defaults.py'),
