@@ -2,7 +2,8 @@
 
 Optuna's TPE sampler (seeded) searches the client settings every algorithm has (`COMMON`) and the knobs the
 algorithm declares as its own (`Algorithm.tuned`); `SPACE` holds every range, in one place, so no
-algorithm gets a wider search than another. Each trial is one run (OUTPUT/trials/trial_<n>) with the
+algorithm gets a wider search than another. One trial of the budget runs the defaults, so that tuning never
+leaves an algorithm below its untuned row. Each trial is one run (OUTPUT/trials/trial_<n>) with the
 run's own seed; its score is the mean valid AUC of the models selected on valid, never a test number.
 
 Optuna (not Vizier, which the stack pins for TFF: its designers need jax libraries the pinned jax cannot
@@ -87,6 +88,19 @@ def valid_score(metrics: dict) -> float:
   return sum(aucs) / len(aucs) if aucs else float('nan')
 
 
+def defaults(setup: RunSetup, names) -> Dict[str, float]:
+  """The settings `setup` runs with, for the searched `names` inside their range: the search's first trial, so
+  that a search never ends below the defaults on valid (the rest of the budget is the sampler's)."""
+  out = {}
+  for name in names:
+    value = getattr(setup.client_cfg, name) if hasattr(setup.client_cfg, name) else getattr(setup.aggregation_cfg,
+                                                                                               name)
+    _, low, high = SPACE[name]
+    if low <= value <= high:
+      out[name] = value
+  return out
+
+
 def _suggest(trial, name: str):
   kind, low, high = SPACE[name]
   if kind == 'int':
@@ -124,7 +138,10 @@ def tune(setup: RunSetup, budget: int, output: str, train: Callable[[RunSetup], 
     study = optuna.create_study(study_name=setup.cfg.algorithm, storage=storage, direction='maximize',
                                 sampler=optuna.samplers.TPESampler(seed=setup.cfg.seed), load_if_exists=True)
     optuna.storages.fail_stale_trials(study)  # a trial killed with the process is rerun, not counted
-    while sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) < budget:
+    complete = lambda: sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    if complete() < budget:  # the defaults once, whenever the search started
+      study.enqueue_trial(defaults(setup, names), skip_if_exists=True)
+    while complete() < budget:
       study.optimize(objective, n_trials=1)
   trials = [{'number': t.number, 'state': t.state.name, 'params': t.params, 'score': t.value,
              'run': t.user_attrs.get('run')} for t in study.trials]

@@ -122,3 +122,24 @@ def test_a_run_without_a_valid_score_stops_the_search_with_the_reason(tmp_path):
     return {'valid': {'a': {'t': {'auc': float('nan')}}}}
   with pytest.raises(ValueError, match=r'trial 0 .* has no valid AUC to score: tuning needs a valid split'):
     tuning.tune(_setup('fedavg', str(tmp_path)), 2, str(tmp_path), no_valid, log=lambda *_: None)
+
+
+def test_the_defaults_are_one_trial_of_the_budget(tmp_path):
+  out = str(tmp_path / 'tune')
+  calls = []
+  setup = _setup('pfmsmtrec', out)
+  tuning.tune(setup, 3, out, _fake_train(calls), log=lambda *_: None)
+  assert len(calls) == 3
+  first = calls[0]
+  assert (first.client_cfg.learning_rate, first.client_cfg.local_epochs, first.aggregation_cfg.tau,
+          first.client_cfg.reg_lambda) == (ClientConfig().learning_rate, ClientConfig().local_epochs,
+                                           AggregationConfig().tau, ClientConfig().reg_lambda)
+  record = json.load(open(os.path.join(out, tuning.TRIALS_FILE)))
+  assert record['best']['score'] >= record['trials'][0]['score']  # never below the defaults on valid
+  more = []
+  tuning.tune(setup, 4, out, _fake_train(more), log=lambda *_: None)
+  assert len(more) == 1 and more[0].client_cfg.learning_rate != first.client_cfg.learning_rate  # not run twice
+  # A default outside the searched range is left to the sampler.
+  wide = _setup('pfmsmtrec', out)
+  wide.client_cfg = ClientConfig(learning_rate=0.5)
+  assert 'learning_rate' not in tuning.defaults(wide, tuning.searched('pfmsmtrec'))
