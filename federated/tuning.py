@@ -89,8 +89,8 @@ def valid_score(metrics: dict) -> float:
 
 
 def defaults(setup: RunSetup, names) -> Dict[str, float]:
-  """The settings `setup` runs with, for the searched `names` inside their range: the search's first trial, so
-  that a search never ends below the defaults on valid (the rest of the budget is the sampler's)."""
+  """The settings `setup` runs with, for the searched `names` inside their range: one trial of the search (its
+  first, when the search starts), so that it never ends below the defaults on valid; the rest is the sampler's."""
   out = {}
   for name in names:
     value = getattr(setup.client_cfg, name) if hasattr(setup.client_cfg, name) else getattr(setup.aggregation_cfg,
@@ -138,7 +138,10 @@ def tune(setup: RunSetup, budget: int, output: str, train: Callable[[RunSetup], 
     study = optuna.create_study(study_name=setup.cfg.algorithm, storage=storage, direction='maximize',
                                 sampler=optuna.samplers.TPESampler(seed=setup.cfg.seed), load_if_exists=True)
     optuna.storages.fail_stale_trials(study)  # a trial killed with the process is rerun, not counted
-    complete = lambda: sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+
+    def complete() -> int:
+      return sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+
     if complete() < budget:  # the defaults once, whenever the search started
       study.enqueue_trial(defaults(setup, names), skip_if_exists=True)
     while complete() < budget:
