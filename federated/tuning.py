@@ -93,8 +93,7 @@ def defaults(setup: RunSetup, names) -> Dict[str, float]:
   first, when the search starts), so that it never ends below the defaults on valid; the rest is the sampler's."""
   out = {}
   for name in names:
-    value = getattr(setup.client_cfg, name) if hasattr(setup.client_cfg, name) else getattr(setup.aggregation_cfg,
-                                                                                               name)
+    value = getattr(setup.client_cfg if hasattr(setup.client_cfg, name) else setup.aggregation_cfg, name)
     _, low, high = SPACE[name]
     if low <= value <= high:
       out[name] = value
