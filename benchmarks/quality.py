@@ -15,11 +15,15 @@ sets have 50,000 rows per scenario, so a test set's own AUC uncertainty stays be
   python benchmarks/quality.py --tuned --budget=12   # each algorithm tuned on valid first (pfmsmt tune)
 
 Writes benchmarks/results/quality_<dataset>.md, .csv and _paired.csv and prints each target as met or
-missed. Runs are kept under --workdir, so a killed benchmark continues where it stopped.
+missed. Runs are kept under --workdir, so a killed benchmark continues where it stopped; each finished run
+and each tuning trial is also copied to --ledger (benchmarks/results/ledger/<report>/, committed), from which
+a clean checkout on another machine restores them first (federated/ledger.py), so the benchmark's hours of
+runs add up across machines and sessions.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
@@ -37,7 +41,7 @@ from data_pipelines.config import PrepareConfig  # noqa: E402
 import dataclasses  # noqa: E402
 
 from data_pipelines import prepare  # noqa: E402
-from federated import algorithms, comparison, experiment, runtime, training, tuning  # noqa: E402
+from federated import algorithms, comparison, experiment, ledger, runtime, training, tuning  # noqa: E402
 from federated.config import CompareConfig, RunSetup, TrainConfig  # noqa: E402
 
 QUICK_ALGORITHMS = ('pfmsmtrec', 'fedavg', 'fedbn', 'local')
@@ -66,6 +70,8 @@ flags.DEFINE_integer('rows_per_scenario', 25_000, 'synthetic: rows per scenario.
 flags.DEFINE_string('census_input', CENSUS, 'census: the raw Census-Income file or folder.')
 flags.DEFINE_string('workdir', os.path.join(REPO, 'runs', 'bench-quality'), 'Where the runs are kept.')
 flags.DEFINE_string('results', os.path.join(REPO, 'benchmarks', 'results'), 'Where the reports are written.')
+flags.DEFINE_string('ledger', os.path.join(REPO, 'benchmarks', 'results', 'ledger'), 'Where the finished runs\' '
+                    'metrics and the tuning records are kept and restored from, one folder per report; empty: none.')
 FLAGS = flags.FLAGS
 
 
@@ -104,7 +110,37 @@ def targets(table, dataset: str, oracle) -> list:
   return lines
 
 
-def _tune_all(prepare_cfg, train_cfg, algorithms_, out: str) -> str:
+def _settings(dataset: str) -> dict:
+  """The flags a report's runs depend on besides algorithm and seed: a ledger is only restored under the same."""
+  return {'dataset': dataset, 'rounds': FLAGS.rounds, 'select': FLAGS.select, 'budget': FLAGS.budget if FLAGS.tuned
+          else None, 'rows_per_scenario': FLAGS.rows_per_scenario if dataset == 'synthetic' else None,
+          'test_rows_per_scenario': FLAGS.test_rows_per_scenario if dataset.startswith('synthetic') else None}
+
+
+def _restore(dataset: str, out: str, book: str) -> None:
+  path = os.path.join(book, 'settings.json')
+  if os.path.exists(path):
+    with open(path) as f:
+      kept = json.load(f)
+    if kept != _settings(dataset):
+      differ = {k: (kept.get(k), v) for k, v in _settings(dataset).items() if kept.get(k) != v}
+      raise app.UsageError(f'{book} holds runs made with other settings (ledger, flags): {differ}; use those '
+                           'flags, or --ledger= for none, or another --ledger')
+  restored = ledger.restore(book, out)
+  if restored:
+    print(f'{dataset}: {len(restored)} result file(s) restored from {book}', flush=True)
+
+
+def _saver(dataset: str, out: str, book: str):
+  """A callback that copies OUT's new results to the ledger BOOK (nothing without a ledger)."""
+  def save(*_):
+    if book and ledger.save(out, book):
+      with open(os.path.join(book, 'settings.json'), 'w') as f:
+        json.dump(_settings(dataset), f, indent=1)
+  return save
+
+
+def _tune_all(prepare_cfg, train_cfg, algorithms_, out: str, save) -> str:
   """OUT/tune/<algorithm>/ for every algorithm (finished searches reused), on OUT/data; returns OUT/tune."""
   data, tune_dir = os.path.join(out, 'data'), os.path.join(out, 'tune')
   if FLAGS.report_only:  # the finished searches are read by the comparison
@@ -117,7 +153,7 @@ def _tune_all(prepare_cfg, train_cfg, algorithms_, out: str) -> str:
                                            output=os.path.join(tune_dir, algorithm)))
       best = tuning.tune(setup, FLAGS.budget, setup.cfg.output,
                          lambda trial: training.train(trial, log=lambda *_: None),
-                         log=lambda line, a=algorithm: print(f'tune {a}: {line}', flush=True))
+                         log=lambda line, a=algorithm: print(f'tune {a}: {line}', flush=True), on_trial=save)
       print(f'tune {algorithm}: best valid mean AUC {best["score"]:.4f} with {best["params"]}', flush=True)
   return tune_dir
 
@@ -147,15 +183,18 @@ def main(argv) -> None:
       raise app.UsageError(f'unknown dataset {dataset!r}')
     name = f'{dataset}_quick' if FLAGS.quick else f'{dataset}_tuned' if FLAGS.tuned else dataset
     train_cfg = TrainConfig(rounds=FLAGS.rounds, eval_every=1, select=FLAGS.select, output='-')
-    tuned = _tune_all(prepare_cfg, train_cfg, algorithms, os.path.join(FLAGS.workdir, name)) if FLAGS.tuned else ''
+    out, book = os.path.join(FLAGS.workdir, name), FLAGS.ledger and os.path.join(FLAGS.ledger, name)
+    if book:
+      _restore(dataset, out, book)
+    save = _saver(dataset, out, book)
+    tuned = _tune_all(prepare_cfg, train_cfg, algorithms, out, save) if FLAGS.tuned else ''
     exp = experiment.Experiment(
-        prepare=prepare_cfg,
-        compare=CompareConfig(algorithms=algorithms, seeds=seeds, output=os.path.join(FLAGS.workdir, name),
-                              tuned=tuned),
+        prepare=prepare_cfg, compare=CompareConfig(algorithms=algorithms, seeds=seeds, output=out, tuned=tuned),
         train=train_cfg)
     results = experiment.run_runs(exp, log=lambda line: print(f'{dataset}: {line}', flush=True),
                                   train_missing=not FLAGS.report_only,
-                                  train_seeds=[int(s) for s in FLAGS.train_seeds] or None)
+                                  train_seeds=[int(s) for s in FLAGS.train_seeds] or None, on_run=save)
+    save()  # also what a process without a ledger finished
     if not results:
       print(f'{dataset}: no finished runs yet')
       continue

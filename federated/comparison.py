@@ -35,11 +35,12 @@ def run_dir(out: str, algorithm: str, seed: int) -> str:
 
 
 def run_all(cfg: CompareConfig, base: RunSetup, log: Callable[[str], None] = print,
-            train_missing: bool = True, train_seeds: List[int] | None = None) -> List[dict]:
+            train_missing: bool = True, train_seeds: List[int] | None = None,
+            on_run: Callable[[str], None] = lambda path: None) -> List[dict]:
   """Trains what is missing (unless `train_missing` is False: then only finished runs are read; with
-  `train_seeds`, only those seeds, in that order, so that two processes can share a comparison's seeds) and
-  returns every finished run's metrics.json content, with its rounds.csv rows and the test split's label
-  counts."""
+  `train_seeds`, only those seeds, in that order, so that two processes can share a comparison's seeds;
+  `on_run` gets each newly finished run's directory) and returns every finished run's metrics.json content,
+  with its rounds.csv rows and the test split's label counts."""
   out = os.path.abspath(cfg.output)
   os.makedirs(out, exist_ok=True)
   data = prepare.resolve_data(base.cfg.data, out, log=lambda *_: None)  # prepared once, shared by every run
@@ -63,6 +64,7 @@ def run_all(cfg: CompareConfig, base: RunSetup, log: Callable[[str], None] = pri
           setup = tuning.with_settings(setup, tuned[algorithm])
         metrics = training.train(setup, log=lambda line: log(f'  {algorithm}/{seed}: {line}'))
         log(f'  {algorithm} seed {seed}: mean AUC {metrics["mean_auc"]:.4f}')
+        on_run(path)
       with open(metrics_path) as f:
         metrics = json.load(f)
       if metrics['rounds'] != base.cfg.rounds:

@@ -35,9 +35,10 @@ def run_experiment(exp: Experiment, command: str, log=print) -> str:
   return os.path.join(exp.compare.output, 'report.md')
 
 
-def run_runs(exp: Experiment, log=print, train_missing: bool = True, train_seeds=None) -> list:
+def run_runs(exp: Experiment, log=print, train_missing: bool = True, train_seeds=None,
+             on_run=lambda path: None) -> list:
   """Every algorithm x seed of the experiment (finished runs reused; with `train_missing` False only those);
-  their metrics."""
+  their metrics. `on_run` as in `comparison.run_all`."""
   out = os.path.abspath(exp.compare.output)
   data = os.path.join(out, 'data')
   if os.path.exists(os.path.join(data, spec_lib.SUMMARY_FILE)):
@@ -48,4 +49,5 @@ def run_runs(exp: Experiment, log=print, train_missing: bool = True, train_seeds
   base = RunSetup(dataclasses.replace(exp.train, data=data, output=out), exp.model, exp.client,
                            exp.aggregation)
   with runtime.local_runtime():
-    return comparison.run_all(exp.compare, base, log=log, train_missing=train_missing, train_seeds=train_seeds)
+    return comparison.run_all(exp.compare, base, log=log, train_missing=train_missing, train_seeds=train_seeds,
+                              on_run=on_run)

@@ -8,9 +8,11 @@ run's own seed; its score is the mean valid AUC of the models selected on valid,
 
 Optuna (not Vizier, which the stack pins for TFF: its designers need jax libraries the pinned jax cannot
 take; not Keras Tuner, which tunes one Keras model, not a federated process): a small pure-Python
-dependency whose SQLite storage makes a killed search continue where it stopped. The best trial's
-settings are written as OUTPUT/best.flags, a flagfile `pfmsmt train` and `compare` accept, and every
-trial to OUTPUT/tuning.json.
+dependency whose SQLite storage makes a killed search continue where it stopped. Every trial so far is
+written to OUTPUT/tuning.json after each trial, and a search whose study.db is gone (another machine, a
+clean checkout) starts from the finished trials of that file: the study is a cache, the file the record.
+When the budget is spent, the best trial's settings are written as OUTPUT/best.flags, a flagfile
+`pfmsmt train` and `compare` accept.
 """
 
 from __future__ import annotations
@@ -78,6 +80,9 @@ def load_best(folder: str, algorithm: str) -> Dict[str, float] | None:
     record = json.load(f)
   if record['algorithm'] != algorithm:
     raise ValueError(f'{path} is the search of {record["algorithm"]}, not of {algorithm}')
+  if record.get('complete', record['budget']) < record['budget']:  # records before 'complete' were final
+    raise ValueError(f'{path}: the search of {algorithm} has {record["complete"]} of its {record["budget"]} '
+                     'trials; finish it (`pfmsmt tune` with the same --output continues it) before using it')
   return record['best']['params']
 
 
@@ -107,9 +112,57 @@ def _suggest(trial, name: str):
   return trial.suggest_float(name, low, high, log=kind == 'log')
 
 
-def tune(setup: RunSetup, budget: int, output: str, train: Callable[[RunSetup], dict], log=print) -> dict:
-  """Runs trials until `budget` of them are complete (finished ones in OUTPUT/study.db are kept); returns
-  the best trial's {'params', 'score', 'run'} and writes best.flags and tuning.json."""
+def _write_record(study, algorithm: str, budget: int, names, output: str) -> dict:
+  """OUTPUT/tuning.json: every trial so far, the best and how many of the budget are complete."""
+  import optuna  # pylint: disable=g-import-not-at-top
+  trials = [{'number': t.number, 'state': t.state.name, 'params': t.params, 'score': t.value,
+             'run': t.user_attrs.get('run')} for t in study.trials]
+  complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+  best = max(complete, key=lambda t: t.value) if complete else None
+  result = {'algorithm': algorithm, 'budget': budget, 'complete': len(complete),
+            'searched': {n: SPACE[n] for n in names},
+            'best': best and {'params': best.params, 'score': best.value, 'run': best.user_attrs.get('run')},
+            'trials': trials}
+  tmp = os.path.join(output, TRIALS_FILE + '.tmp')
+  with open(tmp, 'w') as f:
+    json.dump(result, f, indent=1)
+  os.replace(tmp, os.path.join(output, TRIALS_FILE))
+  return result
+
+
+def _distribution(name: str):
+  import optuna  # pylint: disable=g-import-not-at-top
+  kind, low, high = SPACE[name]
+  if kind == 'int':
+    return optuna.distributions.IntDistribution(low, high)
+  return optuna.distributions.FloatDistribution(low, high, log=kind == 'log')
+
+
+def _restore(study, output: str, names) -> int:
+  """Adds to an empty `study` the complete trials OUTPUT/tuning.json records; returns how many."""
+  import optuna  # pylint: disable=g-import-not-at-top
+  path = os.path.join(output, TRIALS_FILE)
+  if study.trials or not os.path.exists(path):
+    return 0
+  with open(path) as f:
+    record = json.load(f)
+  if record['algorithm'] != study.study_name:
+    raise ValueError(f'{path} is the search of {record["algorithm"]}, not of {study.study_name}')
+  done = [t for t in record['trials'] if t['state'] == 'COMPLETE']
+  for t in done:
+    if set(t['params']) != set(names):
+      raise ValueError(f'{path}: trial {t["number"]} searched {sorted(t["params"])}, this search {sorted(names)}')
+    study.add_trial(optuna.trial.create_trial(
+        params=t['params'], distributions={n: _distribution(n) for n in names}, value=t['score'],
+        user_attrs={'run': t['run']}))
+  return len(done)
+
+
+def tune(setup: RunSetup, budget: int, output: str, train: Callable[[RunSetup], dict], log=print,
+         on_trial: Callable[[], None] = lambda: None) -> dict:
+  """Runs trials until `budget` of them are complete (finished ones in OUTPUT/study.db, or recorded in
+  OUTPUT/tuning.json when the study is new, are kept); `on_trial` after each, once tuning.json has it. Returns
+  the best trial's {'params', 'score', 'run'} and writes best.flags."""
   import optuna  # pylint: disable=g-import-not-at-top
   if budget < 1:
     raise ValueError(f'--budget must be >= 1, got {budget}')
@@ -137,6 +190,9 @@ def tune(setup: RunSetup, budget: int, output: str, train: Callable[[RunSetup], 
     study = optuna.create_study(study_name=setup.cfg.algorithm, storage=storage, direction='maximize',
                                 sampler=optuna.samplers.TPESampler(seed=setup.cfg.seed), load_if_exists=True)
     optuna.storages.fail_stale_trials(study)  # a trial killed with the process is rerun, not counted
+    restored = _restore(study, output, names)
+    if restored:
+      log(f'{restored} finished trial(s) restored from {os.path.join(output, TRIALS_FILE)}')
 
     def complete() -> int:
       return sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
@@ -145,14 +201,10 @@ def tune(setup: RunSetup, budget: int, output: str, train: Callable[[RunSetup], 
       study.enqueue_trial(defaults(setup, names), skip_if_exists=True)
     while complete() < budget:
       study.optimize(objective, n_trials=1)
-  trials = [{'number': t.number, 'state': t.state.name, 'params': t.params, 'score': t.value,
-             'run': t.user_attrs.get('run')} for t in study.trials]
+      _write_record(study, setup.cfg.algorithm, budget, names, output)
+      on_trial()
+    result = _write_record(study, setup.cfg.algorithm, budget, names, output)
   best = study.best_trial
-  result = {'algorithm': setup.cfg.algorithm, 'budget': budget, 'searched': {n: SPACE[n] for n in names},
-            'best': {'params': best.params, 'score': best.value, 'run': best.user_attrs.get('run')},
-            'trials': trials}
-  with open(os.path.join(output, TRIALS_FILE), 'w') as f:
-    json.dump(result, f, indent=1)
   with open(os.path.join(output, BEST_FLAGS), 'w') as f:
     f.write(f'# pfmsmt tune: {setup.cfg.algorithm}, best of {budget} trials, valid mean AUC {best.value:.4f}\n')
     f.writelines(f'--{k}={v}\n' for k, v in best.params.items())

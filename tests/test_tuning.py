@@ -61,6 +61,33 @@ def test_a_search_is_scored_on_valid_resumes_and_writes_a_flagfile(tmp_path):
   assert values['tau'].value == pytest.approx(tuned['tau']) and values['local_epochs'].value == tuned['local_epochs']
 
 
+def test_a_search_continues_from_its_record_when_the_study_is_gone(tmp_path):
+  """tuning.json is the record a clean checkout carries; study.db only a cache of it."""
+  out = str(tmp_path / 'tune')
+  after = []
+  tuning.tune(_setup('fedprox', out), 3, out, _fake_train([]), log=lambda *_: None,
+              on_trial=lambda: after.append(json.load(open(os.path.join(out, tuning.TRIALS_FILE)))['complete']))
+  assert after == [1, 2, 3]  # the record is current whenever on_trial runs
+  first = json.load(open(os.path.join(out, tuning.TRIALS_FILE)))
+  os.makedirs(str(tmp_path / 'partial' / 'fedprox'))
+  json.dump(dict(first, budget=5), open(str(tmp_path / 'partial' / 'fedprox' / tuning.TRIALS_FILE), 'w'))
+  with pytest.raises(ValueError, match='has 3 of its 5 trials'):  # an unfinished search is not a tuned setting
+    tuning.load_best(str(tmp_path / 'partial'), 'fedprox')
+  os.remove(os.path.join(out, tuning.STUDY_FILE))
+
+  more, lines = [], []
+  best = tuning.tune(_setup('fedprox', out), 5, out, _fake_train(more), log=lines.append)
+  assert len(more) == 2 and lines[0].startswith('3 finished trial(s) restored')
+  record = json.load(open(os.path.join(out, tuning.TRIALS_FILE)))
+  assert record['complete'] == 5 and record['trials'][:3] == first['trials']
+  assert best['score'] == max(t['score'] for t in record['trials'])
+
+  json.dump(dict(record, algorithm='ditto'), open(os.path.join(out, tuning.TRIALS_FILE), 'w'))
+  os.remove(os.path.join(out, tuning.STUDY_FILE))
+  with pytest.raises(ValueError, match='is the search of ditto, not of fedprox'):
+    tuning.tune(_setup('fedprox', out), 5, out, _fake_train([]), log=lambda *_: None)
+
+
 def test_budget_must_be_positive(tmp_path):
   with pytest.raises(ValueError, match='--budget must be >= 1'):
     tuning.tune(_setup('fedavg', str(tmp_path)), 0, str(tmp_path), _fake_train([]))
