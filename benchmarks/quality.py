@@ -2,9 +2,10 @@
 
 Datasets: the synthetic default (whose oracle, the AUC of the true probabilities, bounds every model), its
 named regimes `synthetic_clustered` and `synthetic_unequal` (data_pipelines/synthetic.py REGIMES, fixed
-before any algorithm ran on them) and Census-Income from ../shared/data split by race (skipped with a
-message when absent). The protocol: every
-algorithm gets the same rounds, local epochs, batch size and learning rate (no algorithm is tuned); models
+before any algorithm ran on them) and Census-Income from ../shared/data split by race or by sex (skipped with
+a message when absent). The protocol: every algorithm gets the same rounds, local epochs and batch size, and
+either the same learning rate and settings (the default) or, with --tuned, its own settings found on valid
+with the same budget of trials as every other algorithm (benchmarks/quality_tuned.sh: the tuned plan); models
 are evaluated on the valid split every round and each scenario deploys its best (`--select`), tested once;
 5 seeds, run seed by seed; differences to pfmsmtrec paired by seed with 95% t intervals. Synthetic test
 sets have 50,000 rows per scenario, so a test set's own AUC uncertainty stays below the differences.
@@ -63,6 +64,9 @@ flags.DEFINE_boolean('report_only', False, 'Write the reports from the finished 
 flags.DEFINE_boolean('tuned', False, 'First search every algorithm\'s settings with `pfmsmt tune` (--budget trials on '
                      'valid, seed 0), then run each at its best settings (reports quality_<dataset>_tuned.*).')
 flags.DEFINE_integer('budget', 12, 'With --tuned: trials per algorithm, the same for every algorithm.')
+flags.DEFINE_string('tuned_from', '', 'With --tuned: the settings of another dataset\'s finished searches (e.g. '
+                    'synthetic for synthetic_clustered, census for census_sex), as the tuned plan in docs/CHOICES.md '
+                    'reuses them, instead of searching on this dataset.')
 flags.DEFINE_list('train_seeds', [], 'Train only these seeds, in this order (e.g. 4,3 in a second process while the '
                   'first goes 0, 1, 2); the report reads every finished run.')
 flags.DEFINE_integer('rounds', 10, 'Communication rounds (the same for every algorithm).')
@@ -113,7 +117,7 @@ def targets(table, dataset: str, oracle) -> list:
 def _settings(dataset: str) -> dict:
   """The flags a report's runs depend on besides algorithm and seed: a ledger is only restored under the same."""
   return {'dataset': dataset, 'rounds': FLAGS.rounds, 'select': FLAGS.select, 'budget': FLAGS.budget if FLAGS.tuned
-          else None, 'rows_per_scenario': FLAGS.rows_per_scenario if dataset == 'synthetic' else None,
+          else None, 'tuned_from': FLAGS.tuned_from if FLAGS.tuned else None, 'rows_per_scenario': FLAGS.rows_per_scenario if dataset == 'synthetic' else None,
           'test_rows_per_scenario': FLAGS.test_rows_per_scenario if dataset.startswith('synthetic') else None}
 
 
@@ -138,6 +142,15 @@ def _saver(dataset: str, out: str, book: str):
       with open(os.path.join(book, 'settings.json'), 'w') as f:
         json.dump(_settings(dataset), f, indent=1)
   return save
+
+
+def _searches_of(dataset: str) -> str:
+  """The tune folder of DATASET's tuned report, restored from its ledger; every search used must be finished
+  there (tuning.load_best says which is not)."""
+  out = os.path.join(FLAGS.workdir, f'{dataset}_tuned')
+  if FLAGS.ledger:
+    ledger.restore(os.path.join(FLAGS.ledger, f'{dataset}_tuned'), out)
+  return os.path.join(out, 'tune')
 
 
 def _tune_all(prepare_cfg, train_cfg, algorithms_, out: str, save) -> str:
@@ -187,7 +200,10 @@ def main(argv) -> None:
     if book:
       _restore(dataset, out, book)
     save = _saver(dataset, out, book)
-    tuned = _tune_all(prepare_cfg, train_cfg, algorithms, out, save) if FLAGS.tuned else ''
+    if FLAGS.tuned and FLAGS.tuned_from:
+      tuned = _searches_of(FLAGS.tuned_from)
+    else:
+      tuned = _tune_all(prepare_cfg, train_cfg, algorithms, out, save) if FLAGS.tuned else ''
     exp = experiment.Experiment(
         prepare=prepare_cfg, compare=CompareConfig(algorithms=algorithms, seeds=seeds, output=out, tuned=tuned),
         train=train_cfg)
@@ -204,8 +220,9 @@ def main(argv) -> None:
     notes = [f'{len(exp.compare.planned())} algorithms x {seeds} seed(s) planned ({len(results)} runs finished: '
              + ', '.join(f'{a} {n}' for a, n in finished.items()) + f'), {FLAGS.rounds} rounds of 1 local epoch, '
              f'valid evaluated every round, selection {FLAGS.select}, default model, ' +
-             (f'each algorithm at the best of {FLAGS.budget} `pfmsmt tune` trials (seed 0, scored on valid), ' if
-              FLAGS.tuned else 'default settings (untuned), ') +
+             (f'each algorithm at the best of {FLAGS.budget} `pfmsmt tune` trials (seed 0, scored on valid' +
+              (f' of {FLAGS.tuned_from}, whose settings this dataset reuses), ' if FLAGS.tuned_from else '), ')
+              if FLAGS.tuned else 'default settings (untuned), ') +
              '2-core CPU.' + (' This report was written from the finished runs (--report_only); the same command '
                               'without --report_only trained them.' if FLAGS.report_only else ''),
              '', 'Targets:', '', *lines]
