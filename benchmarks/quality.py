@@ -43,7 +43,7 @@ import dataclasses  # noqa: E402
 
 from data_pipelines import prepare  # noqa: E402
 from federated import algorithms, comparison, experiment, ledger, runtime, training, tuning  # noqa: E402
-from federated.config import CompareConfig, RunSetup, TrainConfig  # noqa: E402
+from federated.config import CompareConfig, RunSetup, TrainConfig, TuneConfig  # noqa: E402
 
 QUICK_ALGORITHMS = ('pfmsmtrec', 'fedavg', 'fedbn', 'local')
 FEDERATED_BASELINES = tuple(a.name for a in algorithms.all_algorithms() if a.family == 'baseline')
@@ -116,8 +116,9 @@ def targets(table, dataset: str, oracle) -> list:
 
 def _settings(dataset: str) -> dict:
   """The flags a report's runs depend on besides algorithm and seed: a ledger is only restored under the same."""
-  return {'dataset': dataset, 'rounds': FLAGS.rounds, 'select': FLAGS.select, 'budget': FLAGS.budget if FLAGS.tuned
-          else None, 'tuned_from': FLAGS.tuned_from if FLAGS.tuned else None, 'rows_per_scenario': FLAGS.rows_per_scenario if dataset == 'synthetic' else None,
+  return {'dataset': dataset, 'rounds': FLAGS.rounds, 'select': FLAGS.select,
+          'budget': FLAGS.budget if FLAGS.tuned else None, 'tuned_from': FLAGS.tuned_from or None,
+          'rows_per_scenario': FLAGS.rows_per_scenario if dataset == 'synthetic' else None,
           'test_rows_per_scenario': FLAGS.test_rows_per_scenario if dataset.startswith('synthetic') else None}
 
 
@@ -126,8 +127,8 @@ def _restore(dataset: str, out: str, book: str) -> None:
   if os.path.exists(path):
     with open(path) as f:
       kept = json.load(f)
-    if kept != _settings(dataset):
-      differ = {k: (kept.get(k), v) for k, v in _settings(dataset).items() if kept.get(k) != v}
+    differ = {k: (kept.get(k), v) for k, v in _settings(dataset).items() if kept.get(k) != v}
+    if differ:  # a setting added since the ledger was written is unset there (None), as it was
       raise app.UsageError(f'{book} holds runs made with other settings (ledger, flags): {differ}; use those '
                            'flags, or --ledger= for none, or another --ledger')
   restored = ledger.restore(book, out)
@@ -164,8 +165,8 @@ def _tune_all(prepare_cfg, train_cfg, algorithms_, out: str, save) -> str:
     for algorithm in CompareConfig(algorithms=algorithms_, output='-').planned():
       setup = RunSetup(dataclasses.replace(train_cfg, data=data, algorithm=algorithm, seed=0,
                                            output=os.path.join(tune_dir, algorithm)))
-      best = tuning.tune(setup, FLAGS.budget, setup.cfg.output,
-                         lambda trial: training.train(trial, log=lambda *_: None),
+      best = tuning.tune(setup, TuneConfig(FLAGS.budget), setup.cfg.output,
+                         lambda trial, on_round: training.train(trial, log=lambda *_: None, on_round=on_round),
                          log=lambda line, a=algorithm: print(f'tune {a}: {line}', flush=True), on_trial=save)
       print(f'tune {algorithm}: best valid mean AUC {best["score"]:.4f} with {best["params"]}', flush=True)
   return tune_dir

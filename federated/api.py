@@ -101,17 +101,19 @@ def train(log=print, **kwargs) -> Run:
   return Run(os.path.abspath(setup.cfg.output), metrics)
 
 
-def tune(log=print, budget: int = TuneConfig().budget, **kwargs) -> dict:
-  """`pfmsmt tune`: `budget` runs of `algorithm` at settings Optuna proposes, scored on valid, into `output`;
-  returns the best trial ({'params', 'score', 'run'}) and writes OUTPUT/best.flags and OUTPUT/tuning.json.
+def tune(log=print, budget: int = TuneConfig().budget, prune: bool = TuneConfig().prune, **kwargs) -> dict:
+  """`pfmsmt tune`: `budget` runs of `algorithm` at settings Optuna proposes, scored on valid, into `output`
+  (with `prune`, unpromising ones stopped early); returns the best trial ({'params', 'score', 'run'}) and
+  writes OUTPUT/best.flags and OUTPUT/tuning.json.
 
   Keywords: those of `train` (the base settings; the searched ones are drawn per trial).
   """
   from federated import runtime, training, tuning  # pylint: disable=g-import-not-at-top
   setup = _run_setup({**kwargs, 'overwrite': True}, 'tune')
   with runtime.local_runtime():
-    return tuning.tune(setup, TuneConfig(budget).budget, setup.cfg.output,
-                       lambda trial: training.train(trial, log=lambda *_: None), log=log)
+    return tuning.tune(setup, TuneConfig(budget, prune=prune), setup.cfg.output,
+                       lambda trial, on_round: training.train(trial, log=lambda *_: None, on_round=on_round),
+                       log=log)
 
 
 def compare(log=print, **kwargs) -> Comparison:

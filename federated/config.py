@@ -217,12 +217,20 @@ class TlsInitConfig:
 class TuneConfig:
   """A search of one algorithm's settings on the valid split (federated/tuning.py)."""
 
-  budget: int = _field(12, 'Completed runs (trials) per search; the same for every algorithm makes a fair '
-                       'comparison.')
+  budget: int = _field(12, 'Trials per search (run to the end or stopped early by the pruner); the same for '
+                       'every algorithm makes a fair comparison.')
+  prune: bool = _field(True, 'Stop a trial early when its best valid mean AUC so far is below the median of the '
+                       'earlier trials at the same round (Optuna\'s MedianPruner): the budget\'s trials cost less, '
+                       'and each still counts as one.')
+  prune_startup_trials: int = _field(5, 'Trials that always run every round, before the pruner may stop one.')
+  prune_warmup_rounds: int = _field(3, 'Rounds every trial runs before the pruner may stop it.')
 
   def __post_init__(self):
     if self.budget < 1:
       raise ValueError(f'--budget must be >= 1, got {self.budget}')
+    if self.prune_startup_trials < 0 or self.prune_warmup_rounds < 0:
+      raise ValueError('--prune_startup_trials and --prune_warmup_rounds must be >= 0, got '
+                       f'{self.prune_startup_trials} and {self.prune_warmup_rounds}')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -65,13 +65,16 @@ def effective_settings(setup: RunSetup) -> dict:
   return {'aggregation': dataclasses.asdict(aggregation), 'algorithm': alg.to_json()}
 
 
-def train(setup: RunSetup, log: Callable[[str], None] = print, placement=None) -> dict:
+def train(setup: RunSetup, log: Callable[[str], None] = print, placement=None,
+          on_round: Callable[[dict], None] = lambda row: None) -> dict:
   """Runs (or resumes) one run in the current TFF execution context (see `train_in_runtime`).
 
   Args:
     setup: the run's settings; `setup.cfg.output` is the run directory.
     log: receives one line per round and the notices.
     placement: the scenarios' workers (federated/coordinator.py), or None for the local runtime.
+    on_round: gets each round's rounds.csv row once the round is saved; an exception it raises stops the run
+      there, as a kill would (`pfmsmt tune` stops unpromising trials so).
 
   Returns:
     The content of RUN/metrics.json: `test` (the models selected on valid), `mean_auc`, `selected_round`,
@@ -165,6 +168,7 @@ def train(setup: RunSetup, log: Callable[[str], None] = print, placement=None) -
     if dp_on:
       shown += f' dp_epsilon={row["dp_epsilon"]:.3g}'
     log(f'round {r + 1}/{cfg.rounds} {shown} ({row["seconds"]:.1f}s, eta {eta:.0f}s)')
+    on_round(row)
   writer.flush()
   selected = selection.selected_rounds(rows, spec.scenario_names, spec.task_names, cfg.select, cfg.rounds)
   last = _on_workers(lambda: trainer.evaluate(state, cfg.rounds), placement, cfg.rounds)

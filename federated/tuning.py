@@ -4,7 +4,11 @@ Optuna's TPE sampler (seeded) searches the client settings every algorithm has (
 algorithm declares as its own (`Algorithm.tuned`); `SPACE` holds every range, in one place, so no
 algorithm gets a wider search than another. One trial of the budget runs the defaults, so that tuning never
 leaves an algorithm below its untuned row. Each trial is one run (OUTPUT/trials/trial_<n>) with the
-run's own seed; its score is the mean valid AUC of the models selected on valid, never a test number.
+run's own seed; its score is the mean valid AUC of the models selected on valid, never a test number. A
+trial whose best valid AUC so far falls below the median of the earlier trials at the same round is stopped
+there (Optuna's MedianPruner, after `TuneConfig.prune_startup_trials` full trials and
+`prune_warmup_rounds` rounds) and counts as one trial of the budget: the search sees as many settings for less
+machine time, the same rule for every algorithm.
 
 Optuna (not Vizier, which the stack pins for TFF: its designers need jax libraries the pinned jax cannot
 take; not Keras Tuner, which tunes one Keras model, not a federated process): a small pure-Python
@@ -25,7 +29,7 @@ import warnings
 from typing import Callable, Dict, List
 
 from federated import algorithms
-from federated.config import RunSetup
+from federated.config import RunSetup, TuneConfig
 
 # name -> (kind, low, high): 'log' (float, log-uniform), 'float' (uniform) or 'int' (uniform).
 SPACE = {
@@ -43,6 +47,8 @@ SPACE = {
 }
 COMMON = ('learning_rate', 'local_epochs', 'embedding_lr_scale', 'sparse_embedding_lr_scale')
 STUDY_FILE, BEST_FLAGS, TRIALS_FILE = 'study.db', 'best.flags', 'tuning.json'
+VALID_KEY = 'valid_mean_auc'  # the rounds.csv column a trial reports to the pruner
+SPENT = ('COMPLETE', 'PRUNED')  # the trial states that count against the budget
 
 
 def searched(algorithm: str) -> List[str]:
@@ -80,9 +86,10 @@ def load_best(folder: str, algorithm: str) -> Dict[str, float] | None:
     record = json.load(f)
   if record['algorithm'] != algorithm:
     raise ValueError(f'{path} is the search of {record["algorithm"]}, not of {algorithm}')
-  if record.get('complete', record['budget']) < record['budget']:  # records before 'complete' were final
-    raise ValueError(f'{path}: the search of {algorithm} has {record["complete"]} of its {record["budget"]} '
-                     'trials; finish it (`pfmsmt tune` with the same --output continues it) before using it')
+  spent = record.get('spent', record.get('complete', record['budget']))  # older records: complete, or final
+  if spent < record['budget']:
+    raise ValueError(f'{path}: the search of {algorithm} has {spent} of its {record["budget"]} trials; finish '
+                     'it (`pfmsmt tune` with the same --output continues it) before using it')
   return record['best']['params']
 
 
@@ -105,6 +112,10 @@ def defaults(setup: RunSetup, names) -> Dict[str, float]:
   return out
 
 
+def _shown(params: Dict[str, float]) -> str:
+  return ', '.join(f'{k}={v:.4g}' for k, v in params.items())
+
+
 def _suggest(trial, name: str):
   kind, low, high = SPACE[name]
   if kind == 'int':
@@ -113,14 +124,16 @@ def _suggest(trial, name: str):
 
 
 def _write_record(study, algorithm: str, budget: int, names, output: str) -> dict:
-  """OUTPUT/tuning.json: every trial so far, the best and how many of the budget are complete."""
-  import optuna  # pylint: disable=g-import-not-at-top
-  trials = [{'number': t.number, 'state': t.state.name, 'params': t.params, 'score': t.value,
+  """OUTPUT/tuning.json: every trial so far (with the valid AUC it reported each round, which the pruner
+  compares), the best complete one and how many of the budget are spent."""
+  trials = [{'number': t.number, 'state': t.state.name, 'params': t.params,
+             'score': t.value if t.state.name == 'COMPLETE' else None,  # a pruned trial has only its rounds
+             'rounds': {str(k): v for k, v in sorted(t.intermediate_values.items())},
              'run': t.user_attrs.get('run')} for t in study.trials]
-  complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+  complete = [t for t in study.trials if t.state.name == 'COMPLETE']
   best = max(complete, key=lambda t: t.value) if complete else None
-  result = {'algorithm': algorithm, 'budget': budget, 'complete': len(complete),
-            'searched': {n: SPACE[n] for n in names},
+  result = {'algorithm': algorithm, 'budget': budget, 'spent': sum(t['state'] in SPENT for t in trials),
+            'complete': len(complete), 'searched': {n: SPACE[n] for n in names},
             'best': best and {'params': best.params, 'score': best.value, 'run': best.user_attrs.get('run')},
             'trials': trials}
   tmp = os.path.join(output, TRIALS_FILE + '.tmp')
@@ -139,7 +152,8 @@ def _distribution(name: str):
 
 
 def _restore(study, output: str, names) -> int:
-  """Adds to an empty `study` the complete trials OUTPUT/tuning.json records; returns how many."""
+  """Adds to an empty `study` the complete and pruned trials OUTPUT/tuning.json records, with what they
+  reported each round; returns how many."""
   import optuna  # pylint: disable=g-import-not-at-top
   path = os.path.join(output, TRIALS_FILE)
   if study.trials or not os.path.exists(path):
@@ -148,24 +162,36 @@ def _restore(study, output: str, names) -> int:
     record = json.load(f)
   if record['algorithm'] != study.study_name:
     raise ValueError(f'{path} is the search of {record["algorithm"]}, not of {study.study_name}')
-  done = [t for t in record['trials'] if t['state'] == 'COMPLETE']
+  done = [t for t in record['trials'] if t['state'] in SPENT]
   for t in done:
     if set(t['params']) != set(names):
       raise ValueError(f'{path}: trial {t["number"]} searched {sorted(t["params"])}, this search {sorted(names)}')
+    complete = t['state'] == 'COMPLETE'
     study.add_trial(optuna.trial.create_trial(
-        params=t['params'], distributions={n: _distribution(n) for n in names}, value=t['score'],
-        user_attrs={'run': t['run']}))
+        state=optuna.trial.TrialState[t['state']], value=t['score'] if complete else None,
+        params=t['params'], distributions={n: _distribution(n) for n in names},
+        intermediate_values={int(k): v for k, v in t.get('rounds', {}).items()}, user_attrs={'run': t['run']}))
   return len(done)
 
 
-def tune(setup: RunSetup, budget: int, output: str, train: Callable[[RunSetup], dict], log=print,
-         on_trial: Callable[[], None] = lambda: None) -> dict:
-  """Runs trials until `budget` of them are complete (finished ones in OUTPUT/study.db, or recorded in
-  OUTPUT/tuning.json when the study is new, are kept); `on_trial` after each, once tuning.json has it. Returns
-  the best trial's {'params', 'score', 'run'} and writes best.flags."""
+def _pruner(search: TuneConfig):
   import optuna  # pylint: disable=g-import-not-at-top
-  if budget < 1:
-    raise ValueError(f'--budget must be >= 1, got {budget}')
+  if not search.prune:
+    return optuna.pruners.NopPruner()
+  # Steps are rounds, from 1; Optuna may prune at a step >= n_warmup_steps.
+  return optuna.pruners.MedianPruner(n_startup_trials=search.prune_startup_trials,
+                                     n_warmup_steps=search.prune_warmup_rounds + 1)
+
+
+def tune(setup: RunSetup, search: TuneConfig, output: str, train: Callable[[RunSetup, Callable[[dict], None]], dict],
+         log=print, on_trial: Callable[[], None] = lambda: None) -> dict:
+  """Runs trials until `search.budget` of them are complete or pruned (finished ones in OUTPUT/study.db, or
+  recorded in OUTPUT/tuning.json when the study is new, are kept); `train(setup, on_round)` runs one, calling
+  `on_round` with each round's row, which stops it (raises) when the pruner says so; `on_trial` runs after each
+  trial, once tuning.json has it. Returns the best complete trial's {'params', 'score', 'run'} and writes
+  best.flags."""
+  import optuna  # pylint: disable=g-import-not-at-top
+  budget = search.budget
   os.makedirs(output, exist_ok=True)
   optuna.logging.set_verbosity(optuna.logging.WARNING)
   names = searched(setup.cfg.algorithm)
@@ -174,13 +200,21 @@ def tune(setup: RunSetup, budget: int, output: str, train: Callable[[RunSetup], 
     params = {n: _suggest(trial, n) for n in names}
     run_dir = os.path.join(output, 'trials', f'trial_{trial.number}')
     trial.set_user_attr('run', run_dir)
-    metrics = train(apply(setup, params, run_dir))
+
+    def on_round(row):
+      if not math.isnan(row.get(VALID_KEY, float('nan'))):
+        trial.report(row[VALID_KEY], row['round'])
+        if trial.should_prune():
+          log(f'trial {trial.number}: pruned after round {row["round"]} (valid mean AUC {row[VALID_KEY]:.4f}, '
+              'below the median of the earlier trials there) with ' + _shown(params))
+          raise optuna.TrialPruned()
+
+    metrics = train(apply(setup, params, run_dir), on_round)
     score = valid_score(metrics) if metrics.get('valid') else float('nan')
     if math.isnan(score):
       raise ValueError(f'trial {trial.number} ({run_dir}) has no valid AUC to score: tuning needs a valid split '
                        'with both classes (prepare with --valid_fraction > 0)')
-    log(f'trial {trial.number}: valid mean AUC {score:.4f} with ' +
-        ', '.join(f'{k}={v:.4g}' for k, v in params.items()))
+    log(f'trial {trial.number}: valid mean AUC {score:.4f} with ' + _shown(params))
     return score
 
   with warnings.catch_warnings():  # heartbeats and stale-trial handling are marked experimental
@@ -188,18 +222,19 @@ def tune(setup: RunSetup, budget: int, output: str, train: Callable[[RunSetup], 
     storage = optuna.storages.RDBStorage(f'sqlite:///{os.path.abspath(os.path.join(output, STUDY_FILE))}',
                                          heartbeat_interval=60, grace_period=120)
     study = optuna.create_study(study_name=setup.cfg.algorithm, storage=storage, direction='maximize',
-                                sampler=optuna.samplers.TPESampler(seed=setup.cfg.seed), load_if_exists=True)
+                                sampler=optuna.samplers.TPESampler(seed=setup.cfg.seed), pruner=_pruner(search),
+                                load_if_exists=True)
     optuna.storages.fail_stale_trials(study)  # a trial killed with the process is rerun, not counted
     restored = _restore(study, output, names)
     if restored:
       log(f'{restored} finished trial(s) restored from {os.path.join(output, TRIALS_FILE)}')
 
-    def complete() -> int:
-      return sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    def spent() -> int:
+      return sum(t.state.name in SPENT for t in study.trials)
 
-    if complete() < budget:  # the defaults once, whenever the search started
+    if spent() < budget:  # the defaults once, whenever the search started
       study.enqueue_trial(defaults(setup, names), skip_if_exists=True)
-    while complete() < budget:
+    while spent() < budget:
       study.optimize(objective, n_trials=1)
       _write_record(study, setup.cfg.algorithm, budget, names, output)
       on_trial()

@@ -10,7 +10,7 @@ import pytest
 
 from data_pipelines import flagconfig
 from federated import algorithms, tuning
-from federated.config import AggregationConfig, ClientConfig, RunSetup, TrainConfig
+from federated.config import AggregationConfig, ClientConfig, RunSetup, TrainConfig, TuneConfig
 from pfmsmt_tf.config import ModelConfig
 
 
@@ -19,14 +19,21 @@ def _setup(algorithm, output):
                   AggregationConfig())
 
 
-def _fake_train(calls):
-  """A run whose valid AUC peaks at learning_rate 1e-3 and tau 0.5; one scenario's cell is undefined."""
-  def train(setup):
+def _fake_train(calls, rounds=0):
+  """A run whose valid AUC peaks at learning_rate 1e-3 and tau 0.5; one scenario's cell is undefined. With
+  `rounds`, it reports that many rounds to `on_round` first, its AUC rising to the final score."""
+  def train(setup, on_round=lambda row: None):
     calls.append(setup)
     lr, tau = setup.client_cfg.learning_rate, setup.aggregation_cfg.tau
     score = 0.9 - 0.1 * abs(math.log10(lr) + 3) - 0.05 * abs(math.log10(tau / 0.5))
+    for r in range(1, rounds + 1):
+      on_round({'round': r, tuning.VALID_KEY: score - 0.01 * (rounds - r)})
     return {'valid': {'a': {'t': {'auc': score}}, 'b': {'t': {'auc': float('nan')}}}}
   return train
+
+
+def _search(budget, **kwargs):
+  return TuneConfig(budget, **kwargs)
 
 
 def test_every_algorithm_searches_the_common_settings_and_its_own():
@@ -41,7 +48,7 @@ def test_every_algorithm_searches_the_common_settings_and_its_own():
 def test_a_search_is_scored_on_valid_resumes_and_writes_a_flagfile(tmp_path):
   out = str(tmp_path / 'tune')
   calls = []
-  best = tuning.tune(_setup('pfmsmtrec', out), 4, out, _fake_train(calls), log=lambda *_: None)
+  best = tuning.tune(_setup('pfmsmtrec', out), _search(4), out, _fake_train(calls), log=lambda *_: None)
   assert len(calls) == 4 and len({c.cfg.output for c in calls}) == 4
   assert all(c.cfg.output.startswith(os.path.join(out, 'trials')) and c.cfg.seed == 0 for c in calls)
   assert set(best['params']) == {'learning_rate', 'local_epochs', 'embedding_lr_scale', 'sparse_embedding_lr_scale',
@@ -50,7 +57,7 @@ def test_a_search_is_scored_on_valid_resumes_and_writes_a_flagfile(tmp_path):
   assert best['score'] == max(t['score'] for t in record['trials']) and len(record['trials']) == 4
 
   more = []
-  tuning.tune(_setup('pfmsmtrec', out), 6, out, _fake_train(more), log=lambda *_: None)
+  tuning.tune(_setup('pfmsmtrec', out), _search(6), out, _fake_train(more), log=lambda *_: None)
   assert len(more) == 2  # the 4 finished trials are kept
 
   values = flags.FlagValues()
@@ -65,7 +72,7 @@ def test_a_search_continues_from_its_record_when_the_study_is_gone(tmp_path):
   """tuning.json is the record a clean checkout carries; study.db only a cache of it."""
   out = str(tmp_path / 'tune')
   after = []
-  tuning.tune(_setup('fedprox', out), 3, out, _fake_train([]), log=lambda *_: None,
+  tuning.tune(_setup('fedprox', out), _search(3), out, _fake_train([]), log=lambda *_: None,
               on_trial=lambda: after.append(json.load(open(os.path.join(out, tuning.TRIALS_FILE)))['complete']))
   assert after == [1, 2, 3]  # the record is current whenever on_trial runs
   first = json.load(open(os.path.join(out, tuning.TRIALS_FILE)))
@@ -76,7 +83,7 @@ def test_a_search_continues_from_its_record_when_the_study_is_gone(tmp_path):
   os.remove(os.path.join(out, tuning.STUDY_FILE))
 
   more, lines = [], []
-  best = tuning.tune(_setup('fedprox', out), 5, out, _fake_train(more), log=lines.append)
+  best = tuning.tune(_setup('fedprox', out), _search(5), out, _fake_train(more), log=lines.append)
   assert len(more) == 2 and lines[0].startswith('3 finished trial(s) restored')
   record = json.load(open(os.path.join(out, tuning.TRIALS_FILE)))
   assert record['complete'] == 5 and record['trials'][:3] == first['trials']
@@ -85,12 +92,42 @@ def test_a_search_continues_from_its_record_when_the_study_is_gone(tmp_path):
   json.dump(dict(record, algorithm='ditto'), open(os.path.join(out, tuning.TRIALS_FILE), 'w'))
   os.remove(os.path.join(out, tuning.STUDY_FILE))
   with pytest.raises(ValueError, match='is the search of ditto, not of fedprox'):
-    tuning.tune(_setup('fedprox', out), 5, out, _fake_train([]), log=lambda *_: None)
+    tuning.tune(_setup('fedprox', out), _search(5), out, _fake_train([]), log=lambda *_: None)
 
 
-def test_budget_must_be_positive(tmp_path):
+def test_unpromising_trials_are_pruned_count_in_the_budget_and_are_restored(tmp_path):
+  out = str(tmp_path / 'tune')
+  calls, lines = [], []
+  best = tuning.tune(_setup('pfmsmtrec', out), _search(10, prune_startup_trials=3, prune_warmup_rounds=2), out,
+                     _fake_train(calls, rounds=6), log=lines.append)
+  record = json.load(open(os.path.join(out, tuning.TRIALS_FILE)))
+  states = [t['state'] for t in record['trials']]
+  assert len(calls) == 10 and record['spent'] == 10 and states.count('PRUNED') >= 1, states
+  assert states[:3] == ['COMPLETE'] * 3  # the startup trials run every round
+  pruned = [t for t in record['trials'] if t['state'] == 'PRUNED']
+  assert all(t['score'] is None and 3 <= len(t['rounds']) < 6 for t in pruned)  # stopped after the warm-up
+  assert all(len(t['rounds']) == 6 for t in record['trials'] if t['state'] == 'COMPLETE')
+  assert sum('pruned after round' in line for line in lines) == len(pruned)
+  assert best['score'] == max(t['score'] for t in record['trials'] if t['state'] == 'COMPLETE')
+
+  os.remove(os.path.join(out, tuning.STUDY_FILE))  # a clean checkout: the record restores the pruner's history
+  more = []
+  tuning.tune(_setup('pfmsmtrec', out), _search(11, prune_startup_trials=3, prune_warmup_rounds=2), out,
+              _fake_train(more, rounds=6), log=lambda *_: None)
+  again = json.load(open(os.path.join(out, tuning.TRIALS_FILE)))
+  assert len(more) == 1 and again['spent'] == 11
+  assert [(t['state'], t['rounds']) for t in again['trials'][:10]] == [(t['state'], t['rounds']) for t in
+                                                                       record['trials']]
+
+  off = str(tmp_path / 'off')
+  tuning.tune(_setup('pfmsmtrec', off), _search(6, prune=False), off, _fake_train([], rounds=6),
+              log=lambda *_: None)
+  assert {t['state'] for t in json.load(open(os.path.join(off, tuning.TRIALS_FILE)))['trials']} == {'COMPLETE'}
+
+
+def test_budget_must_be_positive():
   with pytest.raises(ValueError, match='--budget must be >= 1'):
-    tuning.tune(_setup('fedavg', str(tmp_path)), 0, str(tmp_path), _fake_train([]))
+    TuneConfig(0)
 
 
 @pytest.mark.slow
@@ -120,7 +157,7 @@ def test_compare_runs_each_algorithm_at_its_tuned_settings(tmp_path, monkeypatch
   from federated import comparison  # pylint: disable=g-import-not-at-top
   from federated.config import CompareConfig  # pylint: disable=g-import-not-at-top
   tuned = str(tmp_path / 'tuned')
-  tuning.tune(_setup('pfmsmtrec', os.path.join(tuned, 'pfmsmtrec')), 2, os.path.join(tuned, 'pfmsmtrec'),
+  tuning.tune(_setup('pfmsmtrec', os.path.join(tuned, 'pfmsmtrec')), _search(2), os.path.join(tuned, 'pfmsmtrec'),
               _fake_train([]), log=lambda *_: None)
   best = tuning.load_best(tuned, 'pfmsmtrec')
   assert tuning.load_best(tuned, 'fedavg') is None
@@ -144,18 +181,18 @@ def test_compare_runs_each_algorithm_at_its_tuned_settings(tmp_path, monkeypatch
 
 
 def test_a_run_without_a_valid_score_stops_the_search_with_the_reason(tmp_path):
-  def no_valid(setup):
-    del setup
+  def no_valid(setup, on_round):
+    del setup, on_round
     return {'valid': {'a': {'t': {'auc': float('nan')}}}}
   with pytest.raises(ValueError, match=r'trial 0 .* has no valid AUC to score: tuning needs a valid split'):
-    tuning.tune(_setup('fedavg', str(tmp_path)), 2, str(tmp_path), no_valid, log=lambda *_: None)
+    tuning.tune(_setup('fedavg', str(tmp_path)), _search(2), str(tmp_path), no_valid, log=lambda *_: None)
 
 
 def test_the_defaults_are_one_trial_of_the_budget(tmp_path):
   out = str(tmp_path / 'tune')
   calls = []
   setup = _setup('pfmsmtrec', out)
-  tuning.tune(setup, 3, out, _fake_train(calls), log=lambda *_: None)
+  tuning.tune(setup, _search(3), out, _fake_train(calls), log=lambda *_: None)
   assert len(calls) == 3
   first = calls[0]
   assert (first.client_cfg.learning_rate, first.client_cfg.local_epochs, first.aggregation_cfg.tau,
@@ -164,7 +201,7 @@ def test_the_defaults_are_one_trial_of_the_budget(tmp_path):
   record = json.load(open(os.path.join(out, tuning.TRIALS_FILE)))
   assert record['best']['score'] >= record['trials'][0]['score']  # never below the defaults on valid
   more = []
-  tuning.tune(setup, 4, out, _fake_train(more), log=lambda *_: None)
+  tuning.tune(setup, _search(4), out, _fake_train(more), log=lambda *_: None)
   assert len(more) == 1 and more[0].client_cfg.learning_rate != first.client_cfg.learning_rate  # not run twice
   # A default outside the searched range is left to the sampler.
   wide = _setup('pfmsmtrec', out)
