@@ -222,12 +222,14 @@ def tune(setup: RunSetup, search: TuneConfig, output: str, train: Callable[[RunS
     storage = optuna.storages.RDBStorage(f'sqlite:///{os.path.abspath(os.path.join(output, STUDY_FILE))}',
                                          heartbeat_interval=60, grace_period=120)
     study = optuna.create_study(study_name=setup.cfg.algorithm, storage=storage, direction='maximize',
-                                sampler=optuna.samplers.TPESampler(seed=setup.cfg.seed), pruner=_pruner(search),
-                                load_if_exists=True)
+                                pruner=_pruner(search), load_if_exists=True)
     optuna.storages.fail_stale_trials(study)  # a trial killed with the process is rerun, not counted
     restored = _restore(study, output, names)
     if restored:
       log(f'{restored} finished trial(s) restored from {os.path.join(output, TRIALS_FILE)}')
+    # Seeded by the run's seed and the trials made so far: a resumed search draws new settings instead of
+    # replaying the first draws of its seed, which would spend the budget on settings it has already run.
+    study.sampler = optuna.samplers.TPESampler(seed=setup.cfg.seed * 100_003 + len(study.trials))
 
     def spent() -> int:
       return sum(t.state.name in SPENT for t in study.trials)

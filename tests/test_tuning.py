@@ -59,6 +59,8 @@ def test_a_search_is_scored_on_valid_resumes_and_writes_a_flagfile(tmp_path):
   more = []
   tuning.tune(_setup('pfmsmtrec', out), _search(6), out, _fake_train(more), log=lambda *_: None)
   assert len(more) == 2  # the 4 finished trials are kept
+  drawn = [c.client_cfg.learning_rate for c in calls + more]
+  assert len(set(drawn)) == 6, drawn  # the resumed search does not replay its seed's first draws
 
   values = flags.FlagValues()
   flagconfig.define_flags(ClientConfig, 'test', flag_values=values)
