@@ -223,7 +223,8 @@ class TuneConfig:
                        'earlier trials at the same round (Optuna\'s MedianPruner): the budget\'s trials cost less, '
                        'and each still counts as one.')
   prune_startup_trials: int = _field(5, 'Trials that always run every round, before the pruner may stop one.')
-  prune_warmup_rounds: int = _field(3, 'Rounds every trial runs before the pruner may stop it.')
+  prune_warmup_rounds: int = _field(5, 'Rounds every trial runs before the pruner may stop it (early rounds favour '
+                                    'settings that start fast over those that end best).')
 
   def __post_init__(self):
     if self.budget < 1:
