@@ -45,7 +45,16 @@ def run_all(cfg: CompareConfig, base: RunSetup, log: Callable[[str], None] = pri
   os.makedirs(out, exist_ok=True)
   data = prepare.resolve_data(base.cfg.data, out, log=lambda *_: None)  # prepared once, shared by every run
   counts = test_label_counts(data)
-  tuned = {a: tuning.load_best(cfg.tuned, a) if cfg.tuned else None for a in cfg.planned()}  # read once
+  tuned = {}  # algorithm -> its tuned settings, read once
+
+  def settings(algorithm):
+    if algorithm not in tuned:
+      tuned[algorithm] = tuning.load_best(cfg.tuned, algorithm) if cfg.tuned else None
+    return tuned[algorithm]
+
+  if train_missing:  # every search must be finished before the first run; a report reads only those it shows
+    for algorithm in cfg.planned():
+      settings(algorithm)
   results = []
   order = list(train_seeds) + [s for s in range(cfg.seeds) if s not in train_seeds] if train_seeds else range(cfg.seeds)
   for seed in order:
@@ -59,9 +68,9 @@ def run_all(cfg: CompareConfig, base: RunSetup, log: Callable[[str], None] = pri
         log(f'{"resuming" if resume else "training"} {algorithm} seed {seed}')
         setup = dataclasses.replace(base, cfg=dataclasses.replace(
             base.cfg, data=data, algorithm=algorithm, seed=seed, output=path, resume=resume, overwrite=not resume))
-        if tuned[algorithm]:
-          log(f'  {algorithm}: tuned settings from {cfg.tuned}: {tuned[algorithm]}')
-          setup = tuning.with_settings(setup, tuned[algorithm])
+        if settings(algorithm):
+          log(f'  {algorithm}: tuned settings from {cfg.tuned}: {settings(algorithm)}')
+          setup = tuning.with_settings(setup, settings(algorithm))
         metrics = training.train(setup, log=lambda line: log(f'  {algorithm}/{seed}: {line}'))
         log(f'  {algorithm} seed {seed}: mean AUC {metrics["mean_auc"]:.4f}')
         on_run(path)
@@ -71,7 +80,7 @@ def run_all(cfg: CompareConfig, base: RunSetup, log: Callable[[str], None] = pri
         raise ValueError(f'{path} ran {metrics["rounds"]} rounds, not --rounds={base.cfg.rounds}; '
                          'use another --output or remove that run')
       metrics['seed'] = seed
-      metrics['tuned'] = tuned[algorithm]
+      metrics['tuned'] = settings(algorithm)
       metrics['by_round'] = pd.read_csv(os.path.join(path, 'rounds.csv'))
       metrics['test_counts'] = counts
       results.append(metrics)
