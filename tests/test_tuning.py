@@ -182,6 +182,24 @@ def test_compare_runs_each_algorithm_at_its_tuned_settings(tmp_path, monkeypatch
   assert setup.client_cfg.learning_rate == best['learning_rate'] and setup.aggregation_cfg.tau == best['tau']
 
 
+def test_a_report_needs_only_the_searches_it_shows_and_training_needs_them_all(tmp_path, monkeypatch):
+  from federated import comparison  # pylint: disable=g-import-not-at-top
+  from federated.config import CompareConfig  # pylint: disable=g-import-not-at-top
+  tuned = str(tmp_path / 'tuned')
+  tuning.tune(_setup('fedavg', os.path.join(tuned, 'fedavg')), _search(1), os.path.join(tuned, 'fedavg'),
+              _fake_train([]), log=lambda *_: None)
+  record = json.load(open(os.path.join(tuned, 'fedavg', tuning.TRIALS_FILE)))
+  json.dump(dict(record, budget=3), open(os.path.join(tuned, 'fedavg', tuning.TRIALS_FILE), 'w'))  # 1 of 3
+  monkeypatch.setattr(comparison, 'prepare', type('P', (), {'resolve_data': staticmethod(lambda d, o, log: d)}))
+  monkeypatch.setattr(comparison, 'test_label_counts', lambda data: {})
+  cfg = CompareConfig(algorithms=('fedavg',), seeds=1, output=str(tmp_path / 'cmp'), tuned=tuned,
+                      logistic_reference=False)
+  assert comparison.run_all(cfg, _setup('fedavg', str(tmp_path / 'cmp')), log=lambda *_: None,
+                            train_missing=False) == []  # nothing finished: nothing to show, no search read
+  with pytest.raises(ValueError, match='has 1 of its 3 trials'):
+    comparison.run_all(cfg, _setup('fedavg', str(tmp_path / 'cmp')), log=lambda *_: None)
+
+
 def test_a_run_without_a_valid_score_stops_the_search_with_the_reason(tmp_path):
   def no_valid(setup, on_round):
     del setup, on_round
