@@ -35,8 +35,9 @@ def _copy(src_root: str, dst_root: str, files: List[str]) -> List[str]:
   for f in files:
     dst = os.path.join(dst_root, f)
     os.makedirs(os.path.dirname(dst), exist_ok=True)
-    shutil.copyfile(os.path.join(src_root, f), dst + '.tmp')
-    os.replace(dst + '.tmp', dst)
+    tmp = f'{dst}.{os.getpid()}.tmp'  # two processes sharing a comparison (--train_seeds) may copy at once
+    shutil.copyfile(os.path.join(src_root, f), tmp)
+    os.replace(tmp, dst)
   return files
 
 
