@@ -129,8 +129,8 @@ def _restore(dataset: str, out: str, book: str) -> None:
       kept = json.load(f)
     differ = {k: (kept.get(k), v) for k, v in _settings(dataset).items() if kept.get(k) != v}
     if differ:  # a setting added since the ledger was written is unset there (None), as it was
-      raise app.UsageError(f'{book} holds runs made with other settings (ledger, flags): {differ}; use those '
-                           'flags, or --ledger= for none, or another --ledger')
+      raise app.UsageError(f'{book} holds runs made with other flags ({{flag: (the ledger\'s, yours)}}: {differ}); '
+                           'use its flags, or --ledger= for none, or another --ledger')
   restored = ledger.restore(book, out)
   if restored:
     print(f'{dataset}: {len(restored)} result file(s) restored from {book}', flush=True)
@@ -219,9 +219,11 @@ def main(argv) -> None:
     lines = targets(table, dataset, comparison.oracle_row(results))
     finished = {a: sum(m['algorithm'] == a for m in results) for a in dict.fromkeys(m['algorithm'] for m in results)}
     notes = [f'{len(exp.compare.planned())} algorithms x {seeds} seed(s) planned ({len(results)} runs finished: '
-             + ', '.join(f'{a} {n}' for a, n in finished.items()) + f'), {FLAGS.rounds} rounds of 1 local epoch, '
-             f'valid evaluated every round, selection {FLAGS.select}, default model, ' +
-             (f'each algorithm at the best of {FLAGS.budget} `pfmsmt tune` trials (seed 0, scored on valid' +
+             + ', '.join(f'{a} {n}' for a, n in finished.items()) + f'), {FLAGS.rounds} rounds'
+             + ('' if FLAGS.tuned else ' of 1 local epoch') + f', valid evaluated every round, selection '
+             f'{FLAGS.select}, default model, ' +
+             (f'each algorithm at the best of {FLAGS.budget} `pfmsmt tune` trials (seed 0, unpromising ones stopped '
+              'by the median rule, scored on valid' +
               (f' of {FLAGS.tuned_from}, whose settings this dataset reuses), ' if FLAGS.tuned_from else '), ')
               if FLAGS.tuned else 'default settings (untuned), ') +
              '2-core CPU.' + (' This report was written from the finished runs (--report_only); the same command '
