@@ -77,15 +77,21 @@ def apply(setup: RunSetup, params: Dict[str, float], output: str) -> RunSetup:
   return dataclasses.replace(setup, cfg=dataclasses.replace(setup.cfg, output=output, overwrite=True, resume=False))
 
 
+def _read_record(path: str, algorithm: str) -> dict:
+  """The tuning.json at PATH, which must be the search of `algorithm`."""
+  with open(path) as f:
+    record = json.load(f)
+  if record['algorithm'] != algorithm:
+    raise ValueError(f'{path} is the search of {record["algorithm"]}, not of {algorithm}')
+  return record
+
+
 def load_best(folder: str, algorithm: str) -> Dict[str, float] | None:
   """The best settings `pfmsmt tune` found for `algorithm` in FOLDER/<algorithm>/ (None: not tuned there)."""
   path = os.path.join(folder, algorithm, TRIALS_FILE)
   if not os.path.exists(path):
     return None
-  with open(path) as f:
-    record = json.load(f)
-  if record['algorithm'] != algorithm:
-    raise ValueError(f'{path} is the search of {record["algorithm"]}, not of {algorithm}')
+  record = _read_record(path, algorithm)
   spent = record.get('spent', record.get('complete', record['budget']))  # older records: complete, or final
   if spent < record['budget']:
     raise ValueError(f'{path}: the search of {algorithm} has {spent} of its {record["budget"]} trials; finish '
@@ -130,12 +136,11 @@ def _write_record(study, algorithm: str, budget: int, names, output: str) -> dic
              'score': t.value if t.state.name == 'COMPLETE' else None,  # a pruned trial has only its rounds
              'rounds': {str(k): v for k, v in sorted(t.intermediate_values.items())},
              'run': t.user_attrs.get('run')} for t in study.trials]
-  complete = [t for t in study.trials if t.state.name == 'COMPLETE']
-  best = max(complete, key=lambda t: t.value) if complete else None
+  complete = [t for t in trials if t['state'] == 'COMPLETE']
+  best = max(complete, key=lambda t: t['score']) if complete else None
   result = {'algorithm': algorithm, 'budget': budget, 'spent': sum(t['state'] in SPENT for t in trials),
             'complete': len(complete), 'searched': {n: SPACE[n] for n in names},
-            'best': best and {'params': best.params, 'score': best.value, 'run': best.user_attrs.get('run')},
-            'trials': trials}
+            'best': best and {k: best[k] for k in ('params', 'score', 'run')}, 'trials': trials}
   tmp = os.path.join(output, TRIALS_FILE + '.tmp')
   with open(tmp, 'w') as f:
     json.dump(result, f, indent=1)
@@ -158,10 +163,7 @@ def _restore(study, output: str, names) -> int:
   path = os.path.join(output, TRIALS_FILE)
   if study.trials or not os.path.exists(path):
     return 0
-  with open(path) as f:
-    record = json.load(f)
-  if record['algorithm'] != study.study_name:
-    raise ValueError(f'{path} is the search of {record["algorithm"]}, not of {study.study_name}')
+  record = _read_record(path, study.study_name)
   done = [t for t in record['trials'] if t['state'] in SPENT]
   for t in done:
     if set(t['params']) != set(names):
@@ -236,13 +238,12 @@ def tune(setup: RunSetup, search: TuneConfig, output: str, train: Callable[[RunS
 
     if spent() < budget:  # the defaults once, whenever the search started
       study.enqueue_trial(defaults(setup, names), skip_if_exists=True)
+    best = _write_record(study, setup.cfg.algorithm, budget, names, output)['best']
     while spent() < budget:
       study.optimize(objective, n_trials=1)
-      _write_record(study, setup.cfg.algorithm, budget, names, output)
+      best = _write_record(study, setup.cfg.algorithm, budget, names, output)['best']
       on_trial()
-    result = _write_record(study, setup.cfg.algorithm, budget, names, output)
-  best = study.best_trial
   with open(os.path.join(output, BEST_FLAGS), 'w') as f:
-    f.write(f'# pfmsmt tune: {setup.cfg.algorithm}, best of {budget} trials, valid mean AUC {best.value:.4f}\n')
-    f.writelines(f'--{k}={v}\n' for k, v in best.params.items())
-  return result['best']
+    f.write(f'# pfmsmt tune: {setup.cfg.algorithm}, best of {budget} trials, valid mean AUC {best["score"]:.4f}\n')
+    f.writelines(f'--{k}={v}\n' for k, v in best['params'].items())
+  return best
