@@ -165,8 +165,7 @@ def _tune_all(prepare_cfg, train_cfg, algorithms_, out: str, save) -> str:
     for algorithm in CompareConfig(algorithms=algorithms_, output='-').planned():
       setup = RunSetup(dataclasses.replace(train_cfg, data=data, algorithm=algorithm, seed=0,
                                            output=os.path.join(tune_dir, algorithm)))
-      best = tuning.tune(setup, TuneConfig(FLAGS.budget), setup.cfg.output,
-                         lambda trial, on_round: training.train(trial, log=lambda *_: None, on_round=on_round),
+      best = tuning.tune(setup, TuneConfig(FLAGS.budget), setup.cfg.output, training.train_trial,
                          log=lambda line, a=algorithm: print(f'tune {a}: {line}', flush=True), on_trial=save)
       print(f'tune {algorithm}: best valid mean AUC {best["score"]:.4f} with {best["params"]}', flush=True)
   return tune_dir

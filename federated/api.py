@@ -111,9 +111,7 @@ def tune(log=print, budget: int = TuneConfig().budget, prune: bool = TuneConfig(
   from federated import runtime, training, tuning  # pylint: disable=g-import-not-at-top
   setup = _run_setup({**kwargs, 'overwrite': True}, 'tune')
   with runtime.local_runtime():
-    return tuning.tune(setup, TuneConfig(budget, prune=prune), setup.cfg.output,
-                       lambda trial, on_round: training.train(trial, log=lambda *_: None, on_round=on_round),
-                       log=log)
+    return tuning.tune(setup, TuneConfig(budget, prune=prune), setup.cfg.output, training.train_trial, log=log)
 
 
 def compare(log=print, **kwargs) -> Comparison:

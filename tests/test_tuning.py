@@ -147,10 +147,13 @@ def test_pfmsmt_tune_runs_trials_and_train_accepts_its_flagfile(tmp_path):
   assert 'best of 2 trials: valid mean AUC' in done.stdout and '--prox_mu=' in done.stdout
   record = json.load(open(os.path.join(out, tuning.TRIALS_FILE)))
   assert [t['state'] for t in record['trials']] == ['COMPLETE', 'COMPLETE']
+  trial = json.load(open(os.path.join(out, 'trials', 'trial_0', 'metrics.json')))
+  assert trial['valid'] and not {'test', 'mean_auc', 'last'} & set(trial)  # scored on valid; test never looked at
   train = [sys.executable, '-m', 'federated.cli', 'train', f'--data={data}', '--algorithm=fedprox',
            f'--flagfile={os.path.join(out, tuning.BEST_FLAGS)}', f'--output={tmp_path / "run"}'] + small
   done = subprocess.run(train, capture_output=True, text=True, timeout=600)
   assert done.returncode == 0, done.stderr[-2000:]
+  assert 'test' in json.load(open(tmp_path / 'run' / 'metrics.json'))
   config = json.load(open(tmp_path / 'run' / 'config.json'))
   assert json.dumps(config).count(str(record['best']['params']['prox_mu'])) >= 1
 

@@ -34,9 +34,7 @@ def main() -> None:
       client_cfg=flagconfig.from_flags(fed_config.ClientConfig, FLAGS),
       aggregation_cfg=flagconfig.from_flags(fed_config.AggregationConfig, FLAGS))
   with runtime.local_runtime():
-    best = tuning.tune(setup, tune_cfg, setup.cfg.output,
-                       lambda trial_setup, on_round: training.train(trial_setup, log=lambda *_: None,
-                                                                    on_round=on_round))
+    best = tuning.tune(setup, tune_cfg, setup.cfg.output, training.train_trial)
   print(f'best of {tune_cfg.budget} trials: valid mean AUC {best["score"]:.4f} with ' +
         ', '.join(f'--{k}={v:.4g}' for k, v in best['params'].items()))
   print(f'flagfile: {setup.cfg.output}/{tuning.BEST_FLAGS}')
