@@ -7,6 +7,7 @@ Each results file is included as written by its benchmark, headings moved below 
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import sys
@@ -44,10 +45,43 @@ ORDER = [  # (file, what produced it)
 ]
 
 
+REFERENCES = ('centralized', 'logistic')  # pooled rows and a per-scenario linear model: not competitors
+
+
+def verdict(paired_csv: str) -> str:
+  """Whether pfmsmtrec is ahead of every competitor of one report (the algorithms that are neither a
+  PF-MSMTrec variant or ablation nor a reference), from its paired differences to pfmsmtrec."""
+  with open(paired_csv) as f:
+    rows = [r for r in csv.DictReader(f) if r['reference'] == 'pfmsmtrec' and
+            not r['algorithm'].startswith('pfmsmtrec') and r['algorithm'] not in REFERENCES]
+  if not rows:
+    return 'no competitor in this report'
+
+  def shown(r) -> str:
+    return f'{r["algorithm"]} ({float(r["diff_mean"]):+.4f} [{float(r["ci_low"]):+.4f}, {float(r["ci_high"]):+.4f}])'
+
+  ahead = sorted((r for r in rows if float(r['ci_low']) > 0), key=lambda r: -float(r['diff_mean']))
+  if ahead:
+    return 'no: behind ' + ', '.join(map(shown, ahead))
+  best = max(rows, key=lambda r: float(r['diff_mean']))
+  if float(best['ci_high']) < 0:
+    return f'yes: ahead of all {len(rows)} competitors, the closest {shown(best)}'
+  tied = [r for r in rows if float(r['ci_high']) >= 0]
+  return f'not shown: behind none, ahead of {len(rows) - len(tied)} of {len(rows)}, tied with ' + ', '.join(
+      map(shown, sorted(tied, key=lambda r: -float(r['diff_mean']))))
+
+
 def headlines() -> list:
-  """The first lines of the section: each quality report's paired-difference sentence, wins and losses alike,
-  and how the neural models compare with the logistic reference."""
-  lines = []
+  """The first lines of the section: whether pfmsmtrec beats every competitor on each dataset, each quality
+  report's paired-difference sentence, wins and losses alike, and how the neural models compare with the
+  logistic reference."""
+  verdicts = []
+  for name, _ in ORDER:
+    paired = os.path.join(RESULTS, name[:-3] + '_paired.csv')
+    if name.startswith('quality_') and os.path.exists(paired):
+      verdicts.append(f'{name[len("quality_"):-3]}: {verdict(paired)}')
+  lines = ['**Is pfmsmtrec ahead of every competitor, with the 95% interval of the paired difference above 0?** '
+           '(the difference is competitor minus pfmsmtrec) ' + '; '.join(verdicts) + '.', ''] if verdicts else []
   for name, _ in ORDER:
     path = os.path.join(RESULTS, name)
     if name.startswith('quality_') and os.path.exists(path):
