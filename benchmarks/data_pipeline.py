@@ -8,7 +8,8 @@ Measures, side by side in one run on this machine:
    Target: 10x within 1.5x.
 3. prepare of an AliExpress processed-layout CSV (4 countries, `--csv_rows` rows in all, 80% train) against
    `pandas.read_csv` of the same files, each in a fresh process, and prepare's peak RSS at a tenth of the rows.
-   Targets: >= 150,000 rows/s, <= 3x the read_csv time, peak RSS flat.
+   Targets: >= 150,000 rows/s, <= 3x the read_csv time, peak RSS flat. pyarrow's whole-file reader and
+   prepare's own parser (alone) are timed on the same files beside it: parsing bounds what prepare can reach.
 
 Usage: python benchmarks/data_pipeline.py [--rows_per_scenario=20000] [--scale=10] [--batch_size=512]
                                           [--csv_rows=1000000]
@@ -40,7 +41,7 @@ flags.DEFINE_integer('batch_size', 512, 'Batch size of both the pipeline and the
 flags.DEFINE_string('output', os.path.join(REPO, 'benchmarks', 'results', 'data_pipeline.md'), 'Report file.')
 flags.DEFINE_integer('csv_rows', 1_000_000, 'Rows of the AliExpress-layout CSV prepare is timed on; 0 skips it.')
 flags.DEFINE_string('child', '', 'internal: run one measurement (prepare|stream|prepare_csv|prepare_csv_pandas|'
-                    'read_csv), print JSON.')
+                    'prepare_csv_one_thread|read_csv|arrow_read|arrow_stream), print JSON.')
 flags.DEFINE_string('data', '', 'internal: data folder of the child.')
 flags.DEFINE_string('csv', '', 'internal: the AliExpress-layout folder of the child.')
 FLAGS = flags.FLAGS
@@ -69,9 +70,18 @@ def _child() -> None:
                               log=lambda *_: None)
     rows = summary['totals']['rows_kept']
   elif FLAGS.child == 'read_csv':
-    import glob  # pylint: disable=g-import-not-at-top
     import pandas as pd  # pylint: disable=g-import-not-at-top
-    rows = sum(len(pd.read_csv(path)) for path in sorted(glob.glob(os.path.join(FLAGS.csv, '*', '*.csv'))))
+    rows = sum(len(pd.read_csv(path)) for path in _csv_files())
+  elif FLAGS.child == 'arrow_read':  # pyarrow's whole-file reader, its blocks parsed on every core
+    import pyarrow.csv as pa_csv  # pylint: disable=g-import-not-at-top
+    rows = sum(pa_csv.read_csv(path).num_rows for path in _csv_files())
+  elif FLAGS.child == 'arrow_stream':  # prepare's parser alone: pyarrow's streaming reader in a thread
+    from data_pipelines import arrow_csv  # pylint: disable=g-import-not-at-top
+    kinds = {'categorical': 'text', 'numerical': 'number', 'click': 'label', 'conversion': 'label'}
+    columns = {c: kinds[c.split('_')[0]] for c in _CSV_COLUMNS if c != 'search_id'}
+    for path in _csv_files():
+      rows += sum(len(chunk) for chunk, _ in arrow_csv.ArrowChunks(
+          path, chunk_rows=PrepareConfig().chunk_rows, header=True, names=None, sep=',', columns=columns))
   else:
     spec = spec_lib.load_spec(FLAGS.data)
     for s in spec.scenario_names:
@@ -79,6 +89,11 @@ def _child() -> None:
         rows += int(labels[spec.task_names[0]].shape[0])
   print(json.dumps({'peak_rss_mib': _peak_rss_mib(), 'after_imports_mib': baseline, 'rows': rows,
                     'seconds': time.perf_counter() - start}))
+
+
+def _csv_files() -> list:
+  import glob  # pylint: disable=g-import-not-at-top
+  return sorted(glob.glob(os.path.join(FLAGS.csv, '*', '*.csv')))
 
 
 def _measure(kind: str, data: str, rows_per_scenario: int = 0, csv: str = '') -> dict:
@@ -89,6 +104,8 @@ def _measure(kind: str, data: str, rows_per_scenario: int = 0, csv: str = '') ->
 
 
 COUNTRIES = ('NL', 'ES', 'FR', 'US')
+_CSV_COLUMNS = (['search_id'] + [f'categorical_{i}' for i in range(1, 17)] +
+                [f'numerical_{i}' for i in range(1, 64)] + ['click', 'conversion'])
 
 
 def _write_aliexpress_csv(root: str, rows: int, block: int = 50_000) -> None:
@@ -97,8 +114,6 @@ def _write_aliexpress_csv(root: str, rows: int, block: int = 50_000) -> None:
   import numpy as np  # pylint: disable=g-import-not-at-top
   import pandas as pd  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
-  columns = (['search_id'] + [f'categorical_{i}' for i in range(1, 17)] +
-             [f'numerical_{i}' for i in range(1, 64)] + ['click', 'conversion'])
   for country in COUNTRIES:
     os.makedirs(os.path.join(root, f'AliExpress_{country}'), exist_ok=True)
     for split, n in (('train', rows // len(COUNTRIES) * 4 // 5), ('test', rows // len(COUNTRIES) // 5)):
@@ -110,7 +125,8 @@ def _write_aliexpress_csv(root: str, rows: int, block: int = 50_000) -> None:
         frame.update({f'numerical_{i}': np.round(rng.random(m), 6) for i in range(1, 64)})
         click = rng.random(m) < 0.05
         frame.update(click=click.astype(int), conversion=(click & (rng.random(m) < 0.2)).astype(int))
-        pd.DataFrame(frame, columns=columns).to_csv(path, mode='a' if start else 'w', header=not start, index=False)
+        pd.DataFrame(frame, columns=_CSV_COLUMNS).to_csv(path, mode='a' if start else 'w', header=not start,
+                                                         index=False)
 
 
 def _csv_prepare(work: str) -> dict:
@@ -122,6 +138,8 @@ def _csv_prepare(work: str) -> dict:
     out[f'prepare_{name}'] = _measure('prepare_csv', os.path.join(work, f'prepared_{name}'), csv=csv)
     if name == 'full':
       out['read_csv'] = _measure('read_csv', '', csv=csv)
+      out['arrow_read'] = _measure('arrow_read', '', csv=csv)
+      out['arrow_stream'] = _measure('arrow_stream', '', csv=csv)
       out['prepare_pandas'] = _measure('prepare_csv_pandas', os.path.join(work, 'prepared_pandas'), csv=csv)
       out['prepare_one_thread'] = _measure('prepare_csv_one_thread', os.path.join(work, 'prepared_one'), csv=csv)
       out['megabytes'] = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(csv) for f in fs) / 2**20
@@ -231,13 +249,17 @@ def main(argv) -> None:
   ]
   if csv:
     full, tenth, read, pandas_ = csv['prepare_full'], csv['prepare_tenth'], csv['read_csv'], csv['prepare_pandas']
-    one = csv['prepare_one_thread']
+    one, arrow, stream = csv['prepare_one_thread'], csv['arrow_read'], csv['arrow_stream']
     lines += [
         f'## Prepare of an AliExpress processed-layout CSV ({full["rows"]:,} rows, 4 countries, '
         f'{csv["megabytes"]:,.0f} MB)', '',
         '| measure | seconds | rows/s | peak RSS MiB |', '|---|---|---|---|',
         f'| `pandas.read_csv` of every file | {read["seconds"]:.1f} | {read["rows"] / read["seconds"]:,.0f} | '
         f'{read["peak_rss_mib"]:.0f} |',
+        f'| `pyarrow.csv.read_csv` of every file (its blocks parsed on both cores) | {arrow["seconds"]:.1f} | '
+        f'{arrow["rows"] / arrow["seconds"]:,.0f} | {arrow["peak_rss_mib"]:.0f} |',
+        f'| prepare\'s parser alone (pyarrow\'s streaming reader in a thread, the columns prepare reads) | '
+        f'{stream["seconds"]:.1f} | {stream["rows"] / stream["seconds"]:,.0f} | {stream["peak_rss_mib"]:.0f} |',
         f'| `pfmsmt prepare --dataset=aliexpress` | {full["seconds"]:.1f} | {full["rows"] / full["seconds"]:,.0f} | '
         f'{full["peak_rss_mib"]:.0f} |',
         f'| the same with `--noarrow_csv` (pandas parses every file) | {pandas_["seconds"]:.1f} | '

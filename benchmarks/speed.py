@@ -8,7 +8,8 @@ Measured side by side in one run on this machine (synthetic data, default model 
 2. batch sizes 256 (the default), 1024 and 2048 (the public AliExpress setting): examples/s of a round and
    of an epoch, and the test AUC a --quality_rounds-round run reaches at each (selected on valid), so that a
    faster batch size is not bought with quality; then the same timings for `config.paper_config()`
-   (embedding 128, 8 experts of (512, 256)) at batch 256 and 2048.
+   (embedding 128, 8 experts of (512, 256)) at batch 256 and 2048, at each --paper_rows_per_scenario, with
+   the straight line through the round times: its intercept is what a round costs whatever its examples.
 3. round time for 2, 4, 8 and 16 scenarios (fixed rows per scenario) and for 1x, 4x and 16x rows per
    scenario (4 scenarios), each the median of --repeats timed rounds, with the fitted straight line and how
    far the points are from it.
@@ -55,7 +56,9 @@ flags.DEFINE_integer('rows_per_scenario', 2_500, 'Rows per scenario at 1x (train
 flags.DEFINE_integer('overhead_rows_per_scenario', 25_000, 'Rows per scenario of the TFF vs Keras comparison.')
 flags.DEFINE_integer('repeats', 3, 'Timed rounds (and epochs) per point, after one untimed; the median is reported.')
 flags.DEFINE_integer('quality_rounds', 10, 'Rounds of the batch-size runs whose test AUC is reported.')
-flags.DEFINE_integer('paper_rows_per_scenario', 2_500, 'Rows per scenario of the paper-model timings.')
+flags.DEFINE_list('paper_rows_per_scenario', ['2500', '10000'],
+                  'Rows per scenario of the paper-model timings; with two sizes or more, the fixed cost of a round '
+                  '(its state crossing to the executor and back) is told apart from its cost per example.')
 flags.DEFINE_string('output', os.path.join(REPO, 'benchmarks', 'results', 'speed.md'), 'Report file.')
 FLAGS = flags.FLAGS
 
@@ -76,6 +79,10 @@ def tff_round_seconds(data: str, work: str, model=None, batch_size: int = 256) -
   """Median seconds of --repeats PF-MSMTrec rounds after the first (which traces the computations)."""
   setup = _setup(data, os.path.join(work, f'run-{os.path.basename(data)}-{batch_size}'), model, batch_size)
   return float(np.median(round_timer.round_times(setup, FLAGS.repeats + 1)[1:]))
+
+
+def _parameters(data: str, model=None) -> int:
+  return trainers.make_model_fn(_setup(data, '-', model), spec_lib.load_spec(data))().count_params()
 
 
 def keras_epoch_seconds(data: str, model=None, batch_size: int = 256) -> float:
@@ -124,6 +131,27 @@ def _fit(xs, ys):
   return float(slope), float(intercept), worst
 
 
+def _flag_text(value) -> str:
+  return ','.join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def _paper_line(batch: int, examples, tff, keras) -> str:
+  """What the paper model's round costs whatever its examples (the fitted intercept), and where a round
+  reaches 0.8x of `fit` if the lines hold."""
+  t_slope, t_fixed, t_dev = _fit(examples, tff)
+  k_slope, k_fixed, _ = _fit(examples, keras)
+  deviation = f' (largest deviation from the line {t_dev:.1%})' if len(examples) > 2 else ''  # 2 points: a line
+  line = (f'`paper_config()` at batch {batch}: a round costs {t_fixed:.1f} s whatever its examples plus '
+          f'{t_slope * 1e4:.1f} s per 10,000{deviation}; `fit`: {k_fixed:.1f} s plus {k_slope * 1e4:.1f} s per '
+          '10,000.')
+  # TFF/Keras = (k_fixed + k_slope n) / (t_fixed + t_slope n) >= 0.8 for n >= (0.8 t_fixed - k_fixed) / gain
+  gain = k_slope - 0.8 * t_slope
+  if gain <= 0:
+    return line + ' Per example the round is slower than 0.8x `fit`, so no size reaches 0.8x.'
+  n = max(0.0, (0.8 * t_fixed - k_fixed) / gain)
+  return line + f' By these lines a round reaches 0.8x `fit` from about {n:,.0f} train examples.'
+
+
 def _examples_per_s(n: int, seconds: float) -> str:
   return f'{n / seconds:,.0f}'
 
@@ -134,28 +162,37 @@ def main(argv) -> None:
   base = FLAGS.rows_per_scenario
   scenario_counts, multiples = (2, 4, 8, 16), (1, 4, 16)
   paper = model_config.paper_config()
+  paper_rows = sorted(int(r) for r in FLAGS.paper_rows_per_scenario)
   with tempfile.TemporaryDirectory() as work:
     overhead_data = _prepare(work, 'overhead', FLAGS.overhead_rows_per_scenario)
-    paper_data = _prepare(work, 'paper', FLAGS.paper_rows_per_scenario)
+    paper_data = {r: _prepare(work, f'paper{r}', r) for r in paper_rows}
     keras_s = {b: keras_epoch_seconds(overhead_data, batch_size=b) for b in BATCH_SIZES}
-    keras_paper_s = {b: keras_epoch_seconds(paper_data, paper, b) for b in PAPER_BATCH_SIZES}
+    keras_paper_s = {(r, b): keras_epoch_seconds(paper_data[r], paper, b) for r in paper_rows
+                     for b in PAPER_BATCH_SIZES}
+    # Each model size in a runtime of its own: its executors start with the memory settings for that size, as
+    # `pfmsmt train` gives them (runtime.use_model_size).
+    runtime.use_model_size(_parameters(overhead_data))
     with runtime.local_runtime():
       tff_s = {b: tff_round_seconds(overhead_data, work, batch_size=b) for b in BATCH_SIZES}
-      tff_paper_s = {b: tff_round_seconds(paper_data, work, paper, b) for b in PAPER_BATCH_SIZES}
       quality = {b: batch_quality(overhead_data, work, b) for b in BATCH_SIZES}
       by_scenarios = {k: tff_round_seconds(_prepare(work, f'k{k}', base, k), work) for k in scenario_counts}
       by_rows = {m: tff_round_seconds(_prepare(work, f'x{m}', base * m), work) for m in multiples}
+    runtime.use_model_size(_parameters(paper_data[paper_rows[0]], paper))
+    with runtime.local_runtime():
+      tff_paper_s = {(r, b): tff_round_seconds(paper_data[r], work, paper, b) for r in paper_rows
+                     for b in PAPER_BATCH_SIZES}
     rows = {k: prepared.split_rows(os.path.join(work, f'k{k}')) for k in scenario_counts}
     rows.update({f'x{m}': prepared.split_rows(os.path.join(work, f'x{m}')) for m in multiples})
-    n_overhead, n_paper = prepared.split_rows(overhead_data), prepared.split_rows(paper_data)
+    n_overhead = prepared.split_rows(overhead_data)
+    n_paper = {r: prepared.split_rows(d) for r, d in paper_data.items()}
     rss = {m: peak_rss_mib(os.path.join(work, f'x{m}'), os.path.join(work, f'rss{m}')) for m in (1, 16)}
   ratio = keras_s[256] / tff_s[256]  # TFF examples/s over Keras examples/s
   k_slope, k_icpt, k_dev = _fit(list(by_scenarios), list(by_scenarios.values()))
   r_x = [rows[f'x{m}'] for m in multiples]
   r_slope, r_icpt, r_dev = _fit(r_x, list(by_rows.values()))
   cmd = 'python benchmarks/speed.py ' + ' '.join(
-      f'--{k}={getattr(FLAGS, k)}' for k in ('rows_per_scenario', 'overhead_rows_per_scenario', 'repeats',
-                                              'quality_rounds', 'paper_rows_per_scenario'))
+      f'--{k}={_flag_text(getattr(FLAGS, k))}' for k in (
+          'rows_per_scenario', 'overhead_rows_per_scenario', 'repeats', 'quality_rounds', 'paper_rows_per_scenario'))
   lines = [
       '# Speed and scale benchmark', '',
       f'Command: `{cmd}`  ',
@@ -163,7 +200,8 @@ def main(argv) -> None:
       f'Date: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  ',
       'Model and settings: the defaults (80k-parameter MMoE, batch 256, 1 local epoch, Adam 1e-3) unless a row '
       f'says otherwise; PF-MSMTrec. Every time is the median of {FLAGS.repeats} timed rounds or epochs, after one '
-      'untimed (tracing, warm-up).', '',
+      'untimed (tracing, warm-up). The executors run with the memory settings `pfmsmt train` gives a model of '
+      'that size (runtime.use_model_size: malloc for the default model, BFC for `paper_config()`).', '',
       '## TFF round versus plain Keras on the same examples', '',
       '| | seconds | examples/s |', '|---|---|---|',
       f'| one PF-MSMTrec round, {n_overhead:,} train examples over 4 scenarios | {tff_s[256]:.2f} | '
@@ -181,10 +219,13 @@ def main(argv) -> None:
         f'{_examples_per_s(n_overhead, keras_s[b])} | {keras_s[b] / tff_s[b]:.2f}x | {quality[b]["auc"]:.4f} '
         f'({", ".join(map(str, quality[b]["selected"]))}; rounds of {quality[b]["round_s"]:.2f} s) |'
         for b in BATCH_SIZES],
-      *[f'| `paper_config()`, {n_paper:,} examples | {b} | {tff_paper_s[b]:.2f} | '
-        f'{_examples_per_s(n_paper, tff_paper_s[b])} | {keras_paper_s[b]:.2f} | '
-        f'{_examples_per_s(n_paper, keras_paper_s[b])} | {keras_paper_s[b] / tff_paper_s[b]:.2f}x | not run |'
-        for b in PAPER_BATCH_SIZES], '',
+      *[f'| `paper_config()`, {n_paper[r]:,} examples | {b} | {tff_paper_s[r, b]:.2f} | '
+        f'{_examples_per_s(n_paper[r], tff_paper_s[r, b])} | {keras_paper_s[r, b]:.2f} | '
+        f'{_examples_per_s(n_paper[r], keras_paper_s[r, b])} | {keras_paper_s[r, b] / tff_paper_s[r, b]:.2f}x | '
+        'not run |' for r in paper_rows for b in PAPER_BATCH_SIZES], '',
+      *[_paper_line(b, [n_paper[r] for r in paper_rows], [tff_paper_s[r, b] for r in paper_rows],
+                    [keras_paper_s[r, b] for r in paper_rows]) for b in PAPER_BATCH_SIZES if len(paper_rows) > 1],
+      '',
       f'## Round time against scenarios ({base:,} rows each)', '',
       '| scenarios | train examples | seconds per round |', '|---|---|---|',
       *[f'| {k} | {rows[k]:,} | {s:.2f} |' for k, s in by_scenarios.items()],

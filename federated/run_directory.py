@@ -114,8 +114,9 @@ class RunDirectory:
       w.writerows(rows)
 
 
-def check_disk_space(root: str, model_fn, num_clients: int, free_bytes: Callable[[str], int] | None = None) -> None:
-  """Fails before training when the run directory's disk cannot hold its checkpoints and client states."""
+def check_disk_space(root: str, model_fn, num_clients: int, free_bytes: Callable[[str], int] | None = None) -> int:
+  """Fails before training when the run directory's disk cannot hold its checkpoints and client states;
+  returns the model's number of parameters."""
   params = sum(int(np.prod(w.shape)) for w in model_fn().weights)
   # The kept checkpoints plus one being written (at most every client's copy of the model), and the kept client
   # state files per client, plus room for the CSV, TensorBoard and SavedModel overhead.
@@ -125,6 +126,7 @@ def check_disk_space(root: str, model_fn, num_clients: int, free_bytes: Callable
   if free < need:
     raise OSError(f'not enough free disk space for the run directory {root}: about {need / 2**20:.0f} MiB '
                   f'needed, {free / 2**20:.0f} MiB free')
+  return params
 
 
 def checkpoint_manager(run: RunDirectory) -> tff.program.FileProgramStateManager:

@@ -19,8 +19,8 @@ import sys
 import time
 from typing import Iterator, List
 
-# Set for every TFF executor this process starts (the local runtime's, and a silo's through worker.py) where
-# the environment has no value of its own. A round moves values of hundreds of MB (PF-MSMTrec's [K, D]
+# For every TFF executor this process starts (the local runtime's, and a silo's through worker.py), where the
+# environment has no value of its own: these for a large model (`use_model_size`). A round moves values of hundreds of MB (PF-MSMTrec's [K, D]
 # personalized groups) through TFF's protos and TensorFlow's tensors, and on this kind of machine a page given
 # back to the kernel costs far more to take again than to reuse. So the executor keeps what a round frees for
 # the next: TensorFlow's BFC allocator for tensors; for everything else malloc without blocks mapped apart
@@ -28,13 +28,35 @@ from typing import Iterator, List
 # pages (glibc >= 2.35 reads the tunable, older ones ignore it), and in at most 4 arenas (one arena took the
 # paper-size round's faults lower still, to about 1,000, but doubled the default model's round, 3.1 s -> 6.5 s:
 # its threads then wait for each other's malloc). Measured in benchmarks/results/round_cost.md.
-EXECUTOR_ENV = {
+LARGE_MODEL_ENV = {
     'TF_CPU_ALLOCATOR_USE_BFC': 'true',
     'MALLOC_MMAP_MAX_': '0',
     'MALLOC_TRIM_THRESHOLD_': str(2**40),
     'MALLOC_ARENA_MAX': '4',
     'GLIBC_TUNABLES': 'glibc.malloc.hugetlb=1',
 }
+# A small model's round is many small tensors, and there BFC, the 4 arenas and the huge pages cost time: the
+# default model's round over 72,032 examples took 6.1-6.2 s with LARGE_MODEL_ENV (3 runs of 6 rounds) and
+# 3.3-3.6 s with this (the paper-size round: 18.0 s with LARGE_MODEL_ENV, 23.0 s with this), on 2026-11-30.
+SMALL_MODEL_ENV = {
+    'TF_CPU_ALLOCATOR_USE_BFC': 'false',
+    'MALLOC_MMAP_MAX_': '0',
+    'MALLOC_TRIM_THRESHOLD_': str(2**40),
+}
+# Models of at least this many parameters get LARGE_MODEL_ENV: between the two measured sizes (the default
+# model, 80k parameters per scenario; paper_config(), about 10M), with no measurement between them.
+LARGE_MODEL_PARAMS = 1_000_000
+EXECUTOR_ENV = dict(LARGE_MODEL_ENV)  # what executors started from now on get; `use_model_size` switches it
+
+
+def use_model_size(params: int) -> str:
+  """Gives the executors started from now on the memory settings for a model of `params` parameters (those
+  already running keep theirs); returns 'large' or 'small'."""
+  size = 'large' if params >= LARGE_MODEL_PARAMS else 'small'
+  EXECUTOR_ENV.clear()
+  EXECUTOR_ENV.update(LARGE_MODEL_ENV if size == 'large' else SMALL_MODEL_ENV)
+  return size
+
 
 _FAILED = re.compile(r'Failed to run computation: (.*?)(?:\n|\s\[\[|"|$)')
 

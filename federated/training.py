@@ -115,7 +115,9 @@ def train(setup: RunSetup, log: Callable[[str], None] = print, placement=None,
   with open(run.config_json, 'w') as f:
     json.dump(settings, f, indent=1)
 
-  check_disk_space(run.root, model_fn, len(spec.scenarios))
+  params = check_disk_space(run.root, model_fn, len(spec.scenarios))
+  if placement is None:  # before the first computation starts the local executors (a silo's worker sets its own)
+    runtime.use_model_size(params)
   trainer = trainers_lib.build_trainer(setup, spec, data, run, model_fn)
   manager = checkpoint_manager(run)
   dp_on = privacy.enabled(setup.aggregation_cfg) and algorithms_lib.get(cfg.algorithm).federated

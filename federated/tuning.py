@@ -156,6 +156,18 @@ def _distribution(name: str):
   return optuna.distributions.FloatDistribution(low, high, log=kind == 'log')
 
 
+def _ran_or_queued(study, params: Dict[str, float]) -> bool:
+  """Whether a trial at `params` is complete, pruned or waiting to run. A failed one (its process was killed)
+  does not count: Optuna's own `skip_if_exists` counts it, and so skipped a search's defaults for good when the
+  session that started them ended."""
+  for t in study.get_trials(deepcopy=False):
+    if t.state.name in SPENT and t.params == params:
+      return True
+    if t.state.name == 'WAITING' and t.system_attrs.get('fixed_params') == params:
+      return True
+  return False
+
+
 def _restore(study, output: str, names) -> int:
   """Adds to an empty `study` the complete and pruned trials OUTPUT/tuning.json records, with what they
   reported each round; returns how many."""
@@ -236,8 +248,9 @@ def tune(setup: RunSetup, search: TuneConfig, output: str, train: Callable[[RunS
     def spent() -> int:
       return sum(t.state.name in SPENT for t in study.trials)
 
-    if spent() < budget:  # the defaults once, whenever the search started
-      study.enqueue_trial(defaults(setup, names), skip_if_exists=True)
+    wanted = defaults(setup, names)
+    if spent() < budget and not _ran_or_queued(study, wanted):  # the defaults once, whenever the search started
+      study.enqueue_trial(wanted)
     best = _write_record(study, setup.cfg.algorithm, budget, names, output)['best']
     while spent() < budget:
       study.optimize(objective, n_trials=1)

@@ -32,7 +32,28 @@ def test_workers_stopped_after_the_block_and_on_error():
   assert runtime.worker_processes() == []
 
 
-def test_executors_get_the_runtime_environment_unless_it_is_set():
+@pytest.fixture
+def executor_env_kept():
+  """Restores runtime.EXECUTOR_ENV, which `use_model_size` (and so every `train`) changes."""
+  saved = dict(runtime.EXECUTOR_ENV)
+  yield
+  runtime.EXECUTOR_ENV.clear()
+  runtime.EXECUTOR_ENV.update(saved)
+
+
+def test_small_models_get_malloc_and_large_ones_bfc(executor_env_kept):
+  del executor_env_kept
+  assert runtime.use_model_size(80_000) == 'small'
+  env = runtime.executor_env({})
+  assert env['TF_CPU_ALLOCATOR_USE_BFC'] == 'false' and env['MALLOC_MMAP_MAX_'] == '0'
+  assert 'MALLOC_ARENA_MAX' not in env and 'GLIBC_TUNABLES' not in env
+  assert runtime.use_model_size(runtime.LARGE_MODEL_PARAMS) == 'large'
+  assert runtime.executor_env({}) == runtime.LARGE_MODEL_ENV
+
+
+def test_executors_get_the_runtime_environment_unless_it_is_set(executor_env_kept):
+  del executor_env_kept
+  runtime.use_model_size(runtime.LARGE_MODEL_PARAMS)
   assert runtime.executor_env({})['TF_CPU_ALLOCATOR_USE_BFC'] == 'true'
   assert runtime.executor_env({'TF_CPU_ALLOCATOR_USE_BFC': 'false'})['TF_CPU_ALLOCATOR_USE_BFC'] == 'false'
   with runtime.local_runtime():
@@ -109,3 +130,26 @@ def test_workers_are_started_without_forking_this_process(monkeypatch):
     assert seen['kw']['preexec_fn'] is runtime.die_with_parent
   runtime.BoundPopen(['ls'])
   assert seen['args'] == ['ls'] and 'preexec_fn' not in seen['kw']
+
+
+class _Stop(Exception):
+  pass
+
+
+def test_train_gives_its_executors_the_settings_for_its_model_size(tmp_path, monkeypatch, executor_env_kept):
+  del executor_env_kept
+  from data_pipelines import prepare  # pylint: disable=g-import-not-at-top
+  from data_pipelines.config import PrepareConfig  # pylint: disable=g-import-not-at-top
+  from federated import training  # pylint: disable=g-import-not-at-top
+  from tests import helpers  # pylint: disable=g-import-not-at-top
+  data = str(tmp_path / 'data')
+  prepare.prepare(PrepareConfig(output=data, rows_per_scenario=300), log=lambda *_: None)
+  runtime.use_model_size(runtime.LARGE_MODEL_PARAMS)
+
+  def no_training(*args, **kwargs):
+    raise _Stop  # the settings are chosen before the trainer is built, which is enough to check
+
+  monkeypatch.setattr(training.trainers_lib, 'build_trainer', no_training)
+  with pytest.raises(_Stop):
+    training.train(helpers.small_setup(data, str(tmp_path / 'run')), log=lambda *_: None)
+  assert runtime.EXECUTOR_ENV == runtime.SMALL_MODEL_ENV

@@ -230,3 +230,19 @@ def test_the_defaults_are_one_trial_of_the_budget(tmp_path):
   wide = _setup('pfmsmtrec', out)
   wide.client_cfg = ClientConfig(learning_rate=0.5)
   assert 'learning_rate' not in tuning.defaults(wide, tuning.searched('pfmsmtrec'))
+
+
+def test_defaults_whose_trial_failed_run_again(tmp_path):
+  out = str(tmp_path / 'tune')
+  setup = _setup('fedavg', out)
+
+  def killed(setup, on_round):
+    raise RuntimeError('the session ended')
+
+  with pytest.raises(RuntimeError):
+    tuning.tune(setup, _search(3), out, killed, log=lambda *_: None)
+  calls = []
+  tuning.tune(setup, _search(3), out, _fake_train(calls), log=lambda *_: None)
+  assert calls[0].client_cfg.learning_rate == ClientConfig().learning_rate and len(calls) == 3
+  states = [t['state'] for t in json.load(open(os.path.join(out, tuning.TRIALS_FILE)))['trials']]
+  assert states == ['FAIL', 'COMPLETE', 'COMPLETE', 'COMPLETE']
