@@ -116,7 +116,7 @@ def train(setup: RunSetup, log: Callable[[str], None] = print, placement=None,
     json.dump(settings, f, indent=1)
 
   params = check_disk_space(run.root, model_fn, len(spec.scenarios))
-  if placement is None:  # before the first computation starts the local executors (a silo's worker sets its own)
+  if placement is None:  # before the first computation starts the local executors (a silo's keep the worker's)
     runtime.use_model_size(params)
   trainer = trainers_lib.build_trainer(setup, spec, data, run, model_fn)
   manager = checkpoint_manager(run)
