@@ -20,14 +20,14 @@ import time
 from typing import Iterator, List
 
 # For every TFF executor this process starts (the local runtime's, and a silo's through worker.py), where the
-# environment has no value of its own: these for a large model (`use_model_size`). A round moves values of hundreds of MB (PF-MSMTrec's [K, D]
-# personalized groups) through TFF's protos and TensorFlow's tensors, and on this kind of machine a page given
-# back to the kernel costs far more to take again than to reuse. So the executor keeps what a round frees for
-# the next: TensorFlow's BFC allocator for tensors; for everything else malloc without blocks mapped apart
-# (glibc maps every block above 32 MB apart and unmaps it when freed), without trimming, on transparent huge
+# environment has no value of its own: these for a large model (`use_model_size`). A round moves values of hundreds of
+# MB (PF-MSMTrec's [K, D] personalized groups) through TFF's protos and TensorFlow's tensors, and on this kind of
+# machine a page given back to the kernel costs far more to take again than to reuse. So the executor keeps what a
+# round frees for the next: TensorFlow's BFC allocator for tensors; for everything else malloc without blocks mapped
+# apart (glibc maps every block above 32 MB apart and unmaps it when freed), without trimming, on transparent huge
 # pages (glibc >= 2.35 reads the tunable, older ones ignore it), and in at most 4 arenas (one arena took the
-# paper-size round's faults lower still, to about 1,000, but doubled the default model's round, 3.1 s -> 6.5 s:
-# its threads then wait for each other's malloc). Measured in benchmarks/results/round_cost.md.
+# paper-size round's faults lower still, to about 1,000, but doubled the default model's round, 3.1 s -> 6.5 s: its
+# threads then wait for each other's malloc). Measured in benchmarks/results/round_cost.md.
 LARGE_MODEL_ENV = {
     'TF_CPU_ALLOCATOR_USE_BFC': 'true',
     'MALLOC_MMAP_MAX_': '0',
