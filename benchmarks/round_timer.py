@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import List
+from typing import Dict, Hashable, List
 
 from data_pipelines import spec as spec_lib
 from federated import run_directory, runtime, trainers
@@ -15,12 +15,7 @@ def round_times(setup, rounds: int, faults: List[int] | None = None) -> List[flo
   (callers drop it: it traces the computations). The run directory is setup.cfg.output. `faults`, when given,
   gets each round's page faults of this process's TFF workers (minor faults: pages the kernel had to map in,
   a count that, unlike seconds, does not depend on what else the machine runs)."""
-  data = setup.cfg.data
-  spec = spec_lib.load_spec(data)
-  run = run_directory.RunDirectory(setup.cfg.output)
-  os.makedirs(run.root, exist_ok=True)
-  trainer = trainers.build_trainer(setup, spec, data, run, trainers.make_model_fn(setup, spec))
-  state = trainer.initialize()
+  trainer, state = _started(setup)
   times = []
   for r in range(rounds):
     before = worker_page_faults() if faults is not None else 0
@@ -30,6 +25,29 @@ def round_times(setup, rounds: int, faults: List[int] | None = None) -> List[flo
     if faults is not None:
       faults.append(worker_page_faults() - before)
   return times
+
+
+def interleaved_round_times(setups: Dict[Hashable, object], rounds: int) -> Dict[Hashable, List[float]]:
+  """`round_times` of several setups, their rounds taken in turn (one round of each, then the next round of
+  each): a machine whose speed drifts over minutes then slows every setup alike, not the ones timed last."""
+  started = {key: _started(setup) for key, setup in setups.items()}
+  times = {key: [] for key in setups}
+  for r in range(rounds):
+    for key, (trainer, state) in started.items():
+      start = time.perf_counter()
+      state, _ = trainer.run_round(state, r)
+      times[key].append(time.perf_counter() - start)
+      started[key] = (trainer, state)
+  return times
+
+
+def _started(setup):
+  """(trainer, its initial state) of `setup`, its run directory made."""
+  spec = spec_lib.load_spec(setup.cfg.data)
+  run = run_directory.RunDirectory(setup.cfg.output)
+  os.makedirs(run.root, exist_ok=True)
+  trainer = trainers.build_trainer(setup, spec, setup.cfg.data, run, trainers.make_model_fn(setup, spec))
+  return trainer, trainer.initialize()
 
 
 def worker_page_faults() -> int:

@@ -11,8 +11,9 @@ Measured side by side in one run on this machine (synthetic data, default model 
    (embedding 128, 8 experts of (512, 256)) at batch 256 and 2048, at each --paper_rows_per_scenario, with
    the straight line through the round times: its intercept is what a round costs whatever its examples.
 3. round time for 2, 4, 8 and 16 scenarios (fixed rows per scenario) and for 1x, 4x and 16x rows per
-   scenario (4 scenarios), each the median of --repeats timed rounds, with the fitted straight line and how
-   far the points are from it.
+   scenario (4 scenarios), each the median of --scaling_repeats timed rounds, the seven points' rounds taken
+   in turn (so that a drift in the machine's speed is shared by every point), with the fitted straight lines
+   and how far the points are from them.
 4. peak RSS (the training process and its TFF workers together) of a 2-round run at 1x and 16x rows.
 
   python benchmarks/speed.py [--rows_per_scenario=2500] [--repeats=3]
@@ -55,6 +56,8 @@ PAPER_BATCH_SIZES = (256, 2048)
 flags.DEFINE_integer('rows_per_scenario', 2_500, 'Rows per scenario at 1x (train + test).')
 flags.DEFINE_integer('overhead_rows_per_scenario', 25_000, 'Rows per scenario of the TFF vs Keras comparison.')
 flags.DEFINE_integer('repeats', 3, 'Timed rounds (and epochs) per point, after one untimed; the median is reported.')
+flags.DEFINE_integer('scaling_repeats', 5, 'Timed rounds per point of the scaling lines, taken in turn across '
+                     'the points after one untimed each; the median is reported.')
 flags.DEFINE_integer('quality_rounds', 10, 'Rounds of the batch-size runs whose test AUC is reported.')
 flags.DEFINE_list('paper_rows_per_scenario', ['2500', '10000'],
                   'Rows per scenario of the paper-model timings; with two sizes or more, the fixed cost of a round '
@@ -79,6 +82,15 @@ def tff_round_seconds(data: str, work: str, model=None, batch_size: int = 256) -
   """Median seconds of --repeats PF-MSMTrec rounds after the first (which traces the computations)."""
   setup = _setup(data, os.path.join(work, f'run-{os.path.basename(data)}-{batch_size}'), model, batch_size)
   return float(np.median(round_timer.round_times(setup, FLAGS.repeats + 1)[1:]))
+
+
+def scaling_round_seconds(data: dict, work: str) -> dict:
+  """{key: median seconds of --scaling_repeats rounds after the first} for {key: prepared folder}, the folders'
+  rounds taken in turn (round_timer.interleaved_round_times), so that the fitted lines compare sizes measured
+  under the same load."""
+  setups = {key: _setup(d, os.path.join(work, f'run-{os.path.basename(d)}')) for key, d in data.items()}
+  times = round_timer.interleaved_round_times(setups, FLAGS.scaling_repeats + 1)
+  return {key: float(np.median(t[1:])) for key, t in times.items()}
 
 
 def _parameters(data: str, model=None) -> int:
@@ -175,8 +187,11 @@ def main(argv) -> None:
     with runtime.local_runtime():
       tff_s = {b: tff_round_seconds(overhead_data, work, batch_size=b) for b in BATCH_SIZES}
       quality = {b: batch_quality(overhead_data, work, b) for b in BATCH_SIZES}
-      by_scenarios = {k: tff_round_seconds(_prepare(work, f'k{k}', base, k), work) for k in scenario_counts}
-      by_rows = {m: tff_round_seconds(_prepare(work, f'x{m}', base * m), work) for m in multiples}
+      scaling = scaling_round_seconds(
+          {**{('k', k): _prepare(work, f'k{k}', base, k) for k in scenario_counts},
+           **{('x', m): _prepare(work, f'x{m}', base * m) for m in multiples}}, work)
+      by_scenarios = {k: scaling[('k', k)] for k in scenario_counts}
+      by_rows = {m: scaling[('x', m)] for m in multiples}
     runtime.use_model_size(_parameters(paper_data[paper_rows[0]], paper))
     with runtime.local_runtime():
       tff_paper_s = {(r, b): tff_round_seconds(paper_data[r], work, paper, b) for r in paper_rows
@@ -192,7 +207,8 @@ def main(argv) -> None:
   r_slope, r_icpt, r_dev = _fit(r_x, list(by_rows.values()))
   cmd = 'python benchmarks/speed.py ' + ' '.join(
       f'--{k}={_flag_text(getattr(FLAGS, k))}' for k in (
-          'rows_per_scenario', 'overhead_rows_per_scenario', 'repeats', 'quality_rounds', 'paper_rows_per_scenario'))
+          'rows_per_scenario', 'overhead_rows_per_scenario', 'repeats', 'scaling_repeats', 'quality_rounds',
+          'paper_rows_per_scenario'))
   lines = [
       '# Speed and scale benchmark', '',
       f'Command: `{cmd}`  ',
@@ -227,6 +243,10 @@ def main(argv) -> None:
                     [keras_paper_s[r, b] for r in paper_rows]) for b in PAPER_BATCH_SIZES if len(paper_rows) > 1],
       '',
       f'## Round time against scenarios ({base:,} rows each)', '',
+      f'Each point is the median of {FLAGS.scaling_repeats} rounds after an untimed one; the rounds of the seven '
+      'points of this section and the next were taken in turn (one round of each point, then the next), so '
+      'that a change in the machine\'s speed while they ran moves every point alike. The 4-scenario point and '
+      'the 1x point are the same setting on two prepared copies: their difference is the noise left.', '',
       '| scenarios | train examples | seconds per round |', '|---|---|---|',
       *[f'| {k} | {rows[k]:,} | {s:.2f} |' for k, s in by_scenarios.items()],
       '', f'Fitted: {k_slope:.3f} s per scenario + {k_icpt:.2f} s; largest deviation from the line '

@@ -1,0 +1,25 @@
+"""The benchmarks' interleaved round timing takes one round of each setup in turn and carries each one's state."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'benchmarks'))
+import round_timer  # noqa: E402  pylint: disable=g-import-not-at-top
+
+
+class _Trainer:
+
+  def __init__(self, name, calls):
+    self.name, self.calls = name, calls
+
+  def run_round(self, state, r):
+    self.calls.append((self.name, r, state))
+    return state + 1, {}
+
+
+def test_rounds_alternate_between_setups_and_each_continues_from_its_own_state(monkeypatch):
+  calls = []
+  monkeypatch.setattr(round_timer, '_started', lambda setup: (_Trainer(setup, calls), 10 * len(setup)))
+  times = round_timer.interleaved_round_times({'a': 'x', 'b': 'yy'}, rounds=3)
+  assert calls == [('x', 0, 10), ('yy', 0, 20), ('x', 1, 11), ('yy', 1, 21), ('x', 2, 12), ('yy', 2, 22)]
+  assert sorted(times) == ['a', 'b'] and all(len(t) == 3 and min(t) >= 0 for t in times.values())
