@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Dict, Hashable, List
+from typing import Callable, Dict, Hashable, List
 
 from data_pipelines import spec as spec_lib
 from federated import run_directory, runtime, trainers
@@ -27,18 +27,34 @@ def round_times(setup, rounds: int, faults: List[int] | None = None) -> List[flo
   return times
 
 
-def interleaved_round_times(setups: Dict[Hashable, object], rounds: int) -> Dict[Hashable, List[float]]:
-  """`round_times` of several setups, their rounds taken in turn (one round of each, then the next round of
-  each): a machine whose speed drifts over minutes then slows every setup alike, not the ones timed last."""
-  started = {key: _started(setup) for key, setup in setups.items()}
-  times = {key: [] for key in setups}
-  for r in range(rounds):
-    for key, (trainer, state) in started.items():
-      start = time.perf_counter()
-      state, _ = trainer.run_round(state, r)
-      times[key].append(time.perf_counter() - start)
-      started[key] = (trainer, state)
+def round_step(setup) -> Callable[[], float]:
+  """A function that runs `setup`'s next round and returns its seconds: its trainer built and initialized now."""
+  trainer, state = _started(setup)
+  done = 0
+
+  def step() -> float:
+    nonlocal state, done
+    start = time.perf_counter()
+    state, _ = trainer.run_round(state, done)
+    done += 1
+    return time.perf_counter() - start
+
+  return step
+
+
+def interleaved(steps: Dict[Hashable, Callable[[], float]], repeats: int) -> Dict[Hashable, List[float]]:
+  """Each step's seconds, `repeats` times, the steps taken in turn (one of each, then the next of each): a
+  machine whose speed drifts over minutes then slows every step alike, not the ones timed last."""
+  times = {key: [] for key in steps}
+  for _ in range(repeats):
+    for key, step in steps.items():
+      times[key].append(step())
   return times
+
+
+def interleaved_round_times(setups: Dict[Hashable, object], rounds: int) -> Dict[Hashable, List[float]]:
+  """`round_times` of several setups, their rounds taken in turn (`interleaved`)."""
+  return interleaved({key: round_step(setup) for key, setup in setups.items()}, rounds)
 
 
 def _started(setup):

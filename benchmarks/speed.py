@@ -4,7 +4,8 @@ Measured side by side in one run on this machine (synthetic data, default model 
 1. examples per second of one PF-MSMTrec round (TFF process: broadcast, federated_select, every client's
    local epoch, template aggregation) versus `model.fit` of the same model on the same examples from the same
    tf.data pipeline, one epoch; the median of --repeats timed rounds and of --repeats timed epochs, after one
-   untimed (tracing) round or epoch. Target: TFF examples/s at least 0.8x Keras.
+   untimed (tracing) round or epoch, rounds and epochs taken in turn. Target: TFF examples/s at least 0.8x
+   Keras.
 2. batch sizes 256 (the default), 1024 and 2048 (the public AliExpress setting): examples/s of a round and
    of an epoch, and the test AUC a --quality_rounds-round run reaches at each (selected on valid), so that a
    faster batch size is not bought with quality; then the same timings for `config.paper_config()`
@@ -24,6 +25,7 @@ Writes benchmarks/results/speed.md.
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import sys
 import tempfile
@@ -78,10 +80,17 @@ def _setup(data: str, output: str, model=None, batch_size: int = 256, rounds: in
                   ClientConfig(batch_size=batch_size), AggregationConfig())
 
 
-def tff_round_seconds(data: str, work: str, model=None, batch_size: int = 256) -> float:
-  """Median seconds of --repeats PF-MSMTrec rounds after the first (which traces the computations)."""
-  setup = _setup(data, os.path.join(work, f'run-{os.path.basename(data)}-{batch_size}'), model, batch_size)
-  return float(np.median(round_timer.round_times(setup, FLAGS.repeats + 1)[1:]))
+def tff_round_step(data: str, work: str, model=None, batch_size: int = 256):
+  """round_timer.round_step of a PF-MSMTrec run on `data`."""
+  return round_timer.round_step(
+      _setup(data, os.path.join(work, f'run-{os.path.basename(data)}-{batch_size}'), model, batch_size))
+
+
+def head_to_head(steps: dict) -> dict:
+  """{key: median seconds of --repeats steps after the first (tracing, warm-up)}, the steps taken in turn
+  (round_timer.interleaved), so that a round and the epoch it is compared with ran under the same load."""
+  times = round_timer.interleaved(steps, FLAGS.repeats + 1)
+  return {key: float(np.median(t[1:])) for key, t in times.items()}
 
 
 def scaling_round_seconds(data: dict, work: str) -> dict:
@@ -97,8 +106,9 @@ def _parameters(data: str, model=None) -> int:
   return trainers.make_model_fn(_setup(data, '-', model), spec_lib.load_spec(data))().count_params()
 
 
-def keras_epoch_seconds(data: str, model=None, batch_size: int = 256) -> float:
-  """Median seconds of --repeats `model.fit` epochs over the same examples and pipeline, after a warm-up epoch."""
+def keras_epoch_step(data: str, model=None, batch_size: int = 256):
+  """A function that runs one `model.fit` epoch over the same examples and pipeline as a round and returns
+  its seconds."""
   spec = spec_lib.load_spec(data)
   client = ClientConfig(batch_size=batch_size)
   cfg = PipelineConfig(batch_size=client.batch_size, shuffle_buffer=client.shuffle_buffer)
@@ -110,13 +120,13 @@ def keras_epoch_seconds(data: str, model=None, batch_size: int = 256) -> float:
   model.compile(tf.keras.optimizers.Adam(client.learning_rate),
                 loss={t: tf.keras.losses.BinaryCrossentropy() for t in spec.task_names},
                 loss_weights={t: 1.0 / len(spec.task_names) for t in spec.task_names})
-  model.fit(ds, epochs=1, verbose=0)
-  times = []
-  for _ in range(FLAGS.repeats):
+
+  def step() -> float:
     start = time.perf_counter()
     model.fit(ds, epochs=1, verbose=0)
-    times.append(time.perf_counter() - start)
-  return float(np.median(times))
+    return time.perf_counter() - start
+
+  return step
 
 
 def batch_quality(data: str, work: str, batch_size: int) -> dict:
@@ -178,14 +188,15 @@ def main(argv) -> None:
   with tempfile.TemporaryDirectory() as work:
     overhead_data = _prepare(work, 'overhead', FLAGS.overhead_rows_per_scenario)
     paper_data = {r: _prepare(work, f'paper{r}', r) for r in paper_rows}
-    keras_s = {b: keras_epoch_seconds(overhead_data, batch_size=b) for b in BATCH_SIZES}
-    keras_paper_s = {(r, b): keras_epoch_seconds(paper_data[r], paper, b) for r in paper_rows
-                     for b in PAPER_BATCH_SIZES}
     # Each model size in a runtime of its own: its executors start with the memory settings for that size, as
     # `pfmsmt train` gives them (runtime.use_model_size).
     runtime.use_model_size(_parameters(overhead_data))
     with runtime.local_runtime():
-      tff_s = {b: tff_round_seconds(overhead_data, work, batch_size=b) for b in BATCH_SIZES}
+      # Each batch size's rounds and epochs in turn: round, epoch, round, epoch, ... (head_to_head).
+      timed = head_to_head({(kind, b): step(overhead_data, batch_size=b) for b in BATCH_SIZES for kind, step in
+                            (('tff', functools.partial(tff_round_step, work=work)), ('keras', keras_epoch_step))})
+      tff_s = {b: timed[('tff', b)] for b in BATCH_SIZES}
+      keras_s = {b: timed[('keras', b)] for b in BATCH_SIZES}
       quality = {b: batch_quality(overhead_data, work, b) for b in BATCH_SIZES}
       scaling = scaling_round_seconds(
           {**{('k', k): _prepare(work, f'k{k}', base, k) for k in scenario_counts},
@@ -194,8 +205,11 @@ def main(argv) -> None:
       by_rows = {m: scaling[('x', m)] for m in multiples}
     runtime.use_model_size(_parameters(paper_data[paper_rows[0]], paper))
     with runtime.local_runtime():
-      tff_paper_s = {(r, b): tff_round_seconds(paper_data[r], work, paper, b) for r in paper_rows
-                     for b in PAPER_BATCH_SIZES}
+      timed = head_to_head({(kind, r, b): step(paper_data[r], model=paper, batch_size=b)
+                            for r in paper_rows for b in PAPER_BATCH_SIZES for kind, step in
+                            (('tff', functools.partial(tff_round_step, work=work)), ('keras', keras_epoch_step))})
+      tff_paper_s = {(r, b): timed[('tff', r, b)] for r in paper_rows for b in PAPER_BATCH_SIZES}
+      keras_paper_s = {(r, b): timed[('keras', r, b)] for r in paper_rows for b in PAPER_BATCH_SIZES}
     rows = {k: prepared.split_rows(os.path.join(work, f'k{k}')) for k in scenario_counts}
     rows.update({f'x{m}': prepared.split_rows(os.path.join(work, f'x{m}')) for m in multiples})
     n_overhead = prepared.split_rows(overhead_data)
@@ -216,7 +230,8 @@ def main(argv) -> None:
       f'Date: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  ',
       'Model and settings: the defaults (80k-parameter MMoE, batch 256, 1 local epoch, Adam 1e-3) unless a row '
       f'says otherwise; PF-MSMTrec. Every time is the median of {FLAGS.repeats} timed rounds or epochs, after one '
-      'untimed (tracing, warm-up). The executors run with the memory settings `pfmsmt train` gives a model of '
+      'untimed (tracing, warm-up); a round and the `fit` epoch it is compared with were taken in turn (round, '
+      'epoch, round, epoch, ...), so that both ran under the same load. The executors run with the memory settings `pfmsmt train` gives a model of '
       'that size (runtime.use_model_size: malloc for the default model, BFC for `paper_config()`).', '',
       '## TFF round versus plain Keras on the same examples', '',
       '| | seconds | examples/s |', '|---|---|---|',

@@ -23,3 +23,10 @@ def test_rounds_alternate_between_setups_and_each_continues_from_its_own_state(m
   times = round_timer.interleaved_round_times({'a': 'x', 'b': 'yy'}, rounds=3)
   assert calls == [('x', 0, 10), ('yy', 0, 20), ('x', 1, 11), ('yy', 1, 21), ('x', 2, 12), ('yy', 2, 22)]
   assert sorted(times) == ['a', 'b'] and all(len(t) == 3 and min(t) >= 0 for t in times.values())
+
+
+def test_any_steps_interleave_and_keep_their_own_times():
+  order = []
+  steps = {key: (lambda key=key: order.append(key) or float(len(order))) for key in ('round', 'epoch')}
+  assert round_timer.interleaved(steps, 2) == {'round': [1.0, 3.0], 'epoch': [2.0, 4.0]}
+  assert order == ['round', 'epoch', 'round', 'epoch']
