@@ -52,11 +52,6 @@ def interleaved(steps: Dict[Hashable, Callable[[], float]], repeats: int) -> Dic
   return times
 
 
-def interleaved_round_times(setups: Dict[Hashable, object], rounds: int) -> Dict[Hashable, List[float]]:
-  """`round_times` of several setups, their rounds taken in turn (`interleaved`)."""
-  return interleaved({key: round_step(setup) for key, setup in setups.items()}, rounds)
-
-
 def _started(setup):
   """(trainer, its initial state) of `setup`, its run directory made."""
   spec = spec_lib.load_spec(setup.cfg.data)

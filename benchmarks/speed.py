@@ -86,19 +86,10 @@ def tff_round_step(data: str, work: str, model=None, batch_size: int = 256):
       _setup(data, os.path.join(work, f'run-{os.path.basename(data)}-{batch_size}'), model, batch_size))
 
 
-def head_to_head(steps: dict) -> dict:
-  """{key: median seconds of --repeats steps after the first (tracing, warm-up)}, the steps taken in turn
-  (round_timer.interleaved), so that a round and the epoch it is compared with ran under the same load."""
-  times = round_timer.interleaved(steps, FLAGS.repeats + 1)
-  return {key: float(np.median(t[1:])) for key, t in times.items()}
-
-
-def scaling_round_seconds(data: dict, work: str) -> dict:
-  """{key: median seconds of --scaling_repeats rounds after the first} for {key: prepared folder}, the folders'
-  rounds taken in turn (round_timer.interleaved_round_times), so that the fitted lines compare sizes measured
-  under the same load."""
-  setups = {key: _setup(d, os.path.join(work, f'run-{os.path.basename(d)}')) for key, d in data.items()}
-  times = round_timer.interleaved_round_times(setups, FLAGS.scaling_repeats + 1)
+def interleaved_medians(steps: dict, repeats: int) -> dict:
+  """{key: median seconds of `repeats` steps after the first (tracing, warm-up)}, the steps taken in turn
+  (round_timer.interleaved), so that every point of a comparison or a fitted line ran under the same load."""
+  times = round_timer.interleaved(steps, repeats + 1)
   return {key: float(np.median(t[1:])) for key, t in times.items()}
 
 
@@ -190,24 +181,25 @@ def main(argv) -> None:
     paper_data = {r: _prepare(work, f'paper{r}', r) for r in paper_rows}
     # Each model size in a runtime of its own: its executors start with the memory settings for that size, as
     # `pfmsmt train` gives them (runtime.use_model_size).
+    tff_step = functools.partial(tff_round_step, work=work)
     runtime.use_model_size(_parameters(overhead_data))
     with runtime.local_runtime():
-      # Each batch size's rounds and epochs in turn: round, epoch, round, epoch, ... (head_to_head).
-      timed = head_to_head({(kind, b): step(overhead_data, batch_size=b) for b in BATCH_SIZES for kind, step in
-                            (('tff', functools.partial(tff_round_step, work=work)), ('keras', keras_epoch_step))})
+      # Each batch size's rounds and epochs in turn: round, epoch, round, epoch, ...
+      timed = interleaved_medians({(kind, b): step(overhead_data, batch_size=b) for b in BATCH_SIZES
+                                   for kind, step in (('tff', tff_step), ('keras', keras_epoch_step))}, FLAGS.repeats)
       tff_s = {b: timed[('tff', b)] for b in BATCH_SIZES}
       keras_s = {b: timed[('keras', b)] for b in BATCH_SIZES}
       quality = {b: batch_quality(overhead_data, work, b) for b in BATCH_SIZES}
-      scaling = scaling_round_seconds(
-          {**{('k', k): _prepare(work, f'k{k}', base, k) for k in scenario_counts},
-           **{('x', m): _prepare(work, f'x{m}', base * m) for m in multiples}}, work)
+      scaling = interleaved_medians(
+          {**{('k', k): tff_step(_prepare(work, f'k{k}', base, k)) for k in scenario_counts},
+           **{('x', m): tff_step(_prepare(work, f'x{m}', base * m)) for m in multiples}}, FLAGS.scaling_repeats)
       by_scenarios = {k: scaling[('k', k)] for k in scenario_counts}
       by_rows = {m: scaling[('x', m)] for m in multiples}
     runtime.use_model_size(_parameters(paper_data[paper_rows[0]], paper))
     with runtime.local_runtime():
-      timed = head_to_head({(kind, r, b): step(paper_data[r], model=paper, batch_size=b)
-                            for r in paper_rows for b in PAPER_BATCH_SIZES for kind, step in
-                            (('tff', functools.partial(tff_round_step, work=work)), ('keras', keras_epoch_step))})
+      timed = interleaved_medians({(kind, r, b): step(paper_data[r], model=paper, batch_size=b)
+                                   for r in paper_rows for b in PAPER_BATCH_SIZES
+                                   for kind, step in (('tff', tff_step), ('keras', keras_epoch_step))}, FLAGS.repeats)
       tff_paper_s = {(r, b): timed[('tff', r, b)] for r in paper_rows for b in PAPER_BATCH_SIZES}
       keras_paper_s = {(r, b): timed[('keras', r, b)] for r in paper_rows for b in PAPER_BATCH_SIZES}
     rows = {k: prepared.split_rows(os.path.join(work, f'k{k}')) for k in scenario_counts}
@@ -231,8 +223,9 @@ def main(argv) -> None:
       'Model and settings: the defaults (80k-parameter MMoE, batch 256, 1 local epoch, Adam 1e-3) unless a row '
       f'says otherwise; PF-MSMTrec. Every time is the median of {FLAGS.repeats} timed rounds or epochs, after one '
       'untimed (tracing, warm-up); a round and the `fit` epoch it is compared with were taken in turn (round, '
-      'epoch, round, epoch, ...), so that both ran under the same load. The executors run with the memory settings `pfmsmt train` gives a model of '
-      'that size (runtime.use_model_size: malloc for the default model, BFC for `paper_config()`).', '',
+      'epoch, round, epoch, ...), so that both ran under the same load. The executors run with the memory '
+      'settings `pfmsmt train` gives a model of that size (runtime.use_model_size: malloc for the default model, '
+      'BFC for `paper_config()`).', '',
       '## TFF round versus plain Keras on the same examples', '',
       '| | seconds | examples/s |', '|---|---|---|',
       f'| one PF-MSMTrec round, {n_overhead:,} train examples over 4 scenarios | {tff_s[256]:.2f} | '

@@ -1,4 +1,4 @@
-"""The benchmarks' interleaved round timing takes one round of each setup in turn and carries each one's state."""
+"""The benchmarks' interleaved timing takes one step of each in turn; a round step carries its own state."""
 
 import os
 import sys
@@ -20,7 +20,7 @@ class _Trainer:
 def test_rounds_alternate_between_setups_and_each_continues_from_its_own_state(monkeypatch):
   calls = []
   monkeypatch.setattr(round_timer, '_started', lambda setup: (_Trainer(setup, calls), 10 * len(setup)))
-  times = round_timer.interleaved_round_times({'a': 'x', 'b': 'yy'}, rounds=3)
+  times = round_timer.interleaved({key: round_timer.round_step(s) for key, s in {'a': 'x', 'b': 'yy'}.items()}, 3)
   assert calls == [('x', 0, 10), ('yy', 0, 20), ('x', 1, 11), ('yy', 1, 21), ('x', 2, 12), ('yy', 2, 22)]
   assert sorted(times) == ['a', 'b'] and all(len(t) == 3 and min(t) >= 0 for t in times.values())
 
