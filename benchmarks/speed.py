@@ -182,11 +182,11 @@ def main(argv) -> None:
     # Each model size in a runtime of its own: its executors start with the memory settings for that size, as
     # `pfmsmt train` gives them (runtime.use_model_size).
     tff_step = functools.partial(tff_round_step, work=work)
+    round_and_epoch = (('tff', tff_step), ('keras', keras_epoch_step))  # compared in turn: round, epoch, ...
     runtime.use_model_size(_parameters(overhead_data))
     with runtime.local_runtime():
-      # Each batch size's rounds and epochs in turn: round, epoch, round, epoch, ...
       timed = interleaved_medians({(kind, b): step(overhead_data, batch_size=b) for b in BATCH_SIZES
-                                   for kind, step in (('tff', tff_step), ('keras', keras_epoch_step))}, FLAGS.repeats)
+                                   for kind, step in round_and_epoch}, FLAGS.repeats)
       tff_s = {b: timed[('tff', b)] for b in BATCH_SIZES}
       keras_s = {b: timed[('keras', b)] for b in BATCH_SIZES}
       quality = {b: batch_quality(overhead_data, work, b) for b in BATCH_SIZES}
@@ -199,7 +199,7 @@ def main(argv) -> None:
     with runtime.local_runtime():
       timed = interleaved_medians({(kind, r, b): step(paper_data[r], model=paper, batch_size=b)
                                    for r in paper_rows for b in PAPER_BATCH_SIZES
-                                   for kind, step in (('tff', tff_step), ('keras', keras_epoch_step))}, FLAGS.repeats)
+                                   for kind, step in round_and_epoch}, FLAGS.repeats)
       tff_paper_s = {(r, b): timed[('tff', r, b)] for r in paper_rows for b in PAPER_BATCH_SIZES}
       keras_paper_s = {(r, b): timed[('keras', r, b)] for r in paper_rows for b in PAPER_BATCH_SIZES}
     rows = {k: prepared.split_rows(os.path.join(work, f'k{k}')) for k in scenario_counts}
