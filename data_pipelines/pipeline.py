@@ -73,7 +73,9 @@ def dataset_from_pattern(pattern, spec: spec_lib.DatasetSpec, cfg: PipelineConfi
       ds = ds.shuffle(cfg.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(cfg.batch_size, drop_remainder=cfg.drop_remainder)
   ds = ds.map(parse_fn(spec, cfg.with_true_prob), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  return ds.prefetch(tf.data.AUTOTUNE)
+  options = tf.data.Options()
+  options.autotune.enabled = cfg.autotune
+  return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def make_dataset(data_dir: str, spec: spec_lib.DatasetSpec, split: str, scenario: str,

@@ -58,6 +58,17 @@ class PipelineTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, 'no true probabilities'):
       pipeline.parse_fn(spec_lib.DatasetSpec(**{**self.spec.__dict__, 'has_true_probabilities': False}), True)
 
+  def test_autotuning_is_off_unless_asked_and_leaves_the_rows_alone(self):
+    """Off by default (config.PipelineConfig.autotune says why); on or off, the same batches in the same order."""
+    cfg = PipelineConfig(batch_size=64)
+    default = pipeline.make_dataset(self.dir, self.spec, 'train', 'NL', cfg)
+    tuned = pipeline.make_dataset(self.dir, self.spec, 'train', 'NL', PipelineConfig(batch_size=64, autotune=True))
+    self.assertIs(default.options().autotune.enabled, False)  # unset (None) means on
+    self.assertIs(tuned.options().autotune.enabled, True)
+    for (f0, l0), (f1, l1) in zip(default, tuned):
+      self.assertAllEqual(f0['categorical'], f1['categorical'])
+      self.assertAllEqual(l0['ctr'], l1['ctr'])
+
   def test_client_data_has_one_client_per_scenario(self):
     cd = client_data.make_client_data(self.dir, self.spec, 'test', PipelineConfig(batch_size=50, shuffle_buffer=0))
     self.assertEqual(sorted(cd.client_ids), ['ES', 'FR', 'NL', 'US'])
