@@ -30,6 +30,8 @@ def template_rules(model, shared_inputs: bool, federated_bn: bool = True, tower_
     rules.append(T.Rule(T.PERSONALIZED, T.layer_globs(g['scenario_experts']), group=T.EXPERTS_GROUP))
   towers = g['towers']
   if personal_tasks:  # each task's expert(s), gate and tower: one personalized group, the tower's
+    if not tower_aggregation:
+      raise ValueError('personal_tasks shares each task\'s parts through its tower\'s group: it needs tower_aggregation')
     for task, tower in towers.items():
       layers = list(g['task_experts'].get(task, ())) + ([g['gates'][task]] if task in g['gates'] else []) + [tower]
       rules.append(T.Rule(T.PERSONALIZED, T.layer_globs(layers), group=T.tower_group(task)))
