@@ -15,13 +15,11 @@ def round_times(setup, rounds: int, faults: List[int] | None = None) -> List[flo
   (callers drop it: it traces the computations). The run directory is setup.cfg.output. `faults`, when given,
   gets each round's page faults of this process's TFF workers (minor faults: pages the kernel had to map in,
   a count that, unlike seconds, does not depend on what else the machine runs)."""
-  trainer, state = _started(setup)
+  step = round_step(setup)
   times = []
-  for r in range(rounds):
+  for _ in range(rounds):
     before = worker_page_faults() if faults is not None else 0
-    start = time.perf_counter()
-    state, _ = trainer.run_round(state, r)
-    times.append(time.perf_counter() - start)
+    times.append(step())
     if faults is not None:
       faults.append(worker_page_faults() - before)
   return times

@@ -141,4 +141,3 @@ def test_the_personal_tasks_variant_puts_each_tasks_expert_gate_and_tower_in_one
   changed = {p for p in ours if ours[p] != theirs[p]}
   task_layers = {n for names in g['task_experts'].values() for n in names} | set(g['gates'].values())
   assert changed and {p.split('/')[0] for p in changed} == task_layers
-

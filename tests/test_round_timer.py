@@ -30,3 +30,12 @@ def test_any_steps_interleave_and_keep_their_own_times():
   steps = {key: (lambda key=key: order.append(key) or float(len(order))) for key in ('round', 'epoch')}
   assert round_timer.interleaved(steps, 2) == {'round': [1.0, 3.0], 'epoch': [2.0, 4.0]}
   assert order == ['round', 'epoch', 'round', 'epoch']
+
+
+def test_round_times_runs_the_rounds_in_order_and_counts_faults_per_round(monkeypatch):
+  calls, faults = [], []
+  monkeypatch.setattr(round_timer, '_started', lambda setup: (_Trainer(setup, calls), 0))
+  monkeypatch.setattr(round_timer, 'worker_page_faults', lambda: len(calls) * 5)
+  times = round_timer.round_times('x', 3, faults)
+  assert calls == [('x', 0, 0), ('x', 1, 1), ('x', 2, 2)]
+  assert len(times) == 3 and min(times) >= 0 and faults == [5, 5, 5]
