@@ -27,7 +27,11 @@ from typing import Dict, Iterator, Optional, Sequence, Tuple
 import pandas as pd
 
 KINDS = ('text', 'number', 'label')  # a label is a number that must be 0 or 1
-BLOCK_BYTES = 4 << 20  # pyarrow's parse block: a parse error ends the fast path at the chunk before its block
+# The frame attribute that lists the columns this path has checked: {'number': [...], 'label': [...]}. The
+# validation of a canonical frame (sources.ChunkBuilder) takes them as they are instead of checking them again.
+CHECKED = 'arrow_csv_checked'
+BLOCK_BYTES = 4 << 20  # pyarrow's parse block: a parse error ends the fast path at the chunk before its read
+PARALLEL_BLOCKS = 2  # blocks parsed at once, one per core of the 2-core machines this was measured on
 
 
 class ArrowChunks:
@@ -84,6 +88,7 @@ class ArrowChunks:
       if not self._clean(table):
         return False
       frame = table.to_pandas()
+      frame.attrs[CHECKED] = {'number': list(self.number_columns), 'label': list(self.label_columns)}
       while not stop.is_set():
         try:
           chunks.put(frame, timeout=0.05)
@@ -114,9 +119,13 @@ class ArrowChunks:
           pass
 
   def _batches(self, pa) -> Iterator:
-    """The file's parse blocks, one after another (pyarrow's streaming reader: memory stays at a few blocks).
-    Its parse is one core's work, which the thread overlaps with the caller's; pyarrow's `read_csv` on byte
-    ranges parsed faster alone but took more CPU time in all, and was no faster beside the caller on 2 cores."""
+    """The file's record batches, parsed `PARALLEL_BLOCKS` parse blocks at a time on pyarrow's threads.
+
+    The text is cut at line ends into reads of that many blocks, each parsed by `read_csv` with its blocks on
+    both cores (a line break inside a quoted value ends the fast path anyway, so a row never spans two reads);
+    memory stays at a read's worth. pyarrow's streaming reader, which this replaced, parses on one core: in
+    prepare that core was the statistics pass's bottleneck while the other had a third of its time to spare
+    (benchmarks/results/data_pipeline.md)."""
     import pyarrow.csv as pa_csv  # pylint: disable=g-import-not-at-top
     text = pa.dictionary(pa.int32(), pa.string())
     types = {**{c: text for c in self.text_columns}, **{c: pa.float64() for c in self.number_columns}}
@@ -126,10 +135,32 @@ class ArrowChunks:
     # spans lines, or a row of the wrong width) end the fast path: pandas, which goes on from there, skips
     # lines rather than rows, and the two counts agree only before either.
     parse = pa_csv.ParseOptions(delimiter=self.sep, ignore_empty_lines=False, newlines_in_values=False)
-    read = pa_csv.ReadOptions(block_size=BLOCK_BYTES, column_names=list(self.names) if self.names else None,
-                              skip_rows=1 if (self.header and self.names) else 0)
+    read_bytes = BLOCK_BYTES * PARALLEL_BLOCKS
     with pa.input_stream(self.path, compression='detect') as stream:
-      yield from pa_csv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
+      rest = stream.read(read_bytes)
+      names = list(self.names) if self.names else None
+      if self.header or names is None:  # pyarrow takes the first line for the names unless given them
+        while b'\n' not in rest and (more := stream.read(read_bytes)):
+          rest += more
+        cut = rest.find(b'\n') + 1 or len(rest)
+        if names is None:
+          # (on this thread: pyarrow 15 aborts the process at exit after some errors of its threaded reader)
+          names = pa_csv.read_csv(pa.py_buffer(rest[:cut]), parse_options=parse,
+                                  read_options=pa_csv.ReadOptions(use_threads=False)).column_names
+        rest = rest[cut:]
+      while rest:
+        more = stream.read(read_bytes)
+        cut = len(rest) if not more else rest.rfind(b'\n') + 1
+        if not cut:  # one line longer than a read: take more of it
+          rest += more
+          continue
+        # One block per core, larger when a long line made the read larger.
+        read = pa_csv.ReadOptions(block_size=max(BLOCK_BYTES, -(-cut // PARALLEL_BLOCKS)), column_names=names,
+                                  use_threads=True)
+        table = pa_csv.read_csv(pa.py_buffer(rest[:cut]), read_options=read, parse_options=parse,
+                                convert_options=convert)
+        yield from table.to_batches()
+        rest = rest[cut:] + more
 
   def _clean(self, table) -> bool:
     import pyarrow as pa  # pylint: disable=g-import-not-at-top

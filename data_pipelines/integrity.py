@@ -42,10 +42,12 @@ def _sha256_once(path: str) -> str:
   return known[2]
 
 
-def describe_shards(root: str, rows: Dict[str, int]) -> Dict[str, dict]:
-  """{relative path: {bytes, rows, sha256}} of the shards written under `root` (`rows` by relative path)."""
+def describe_shards(root: str, rows: Dict[str, int], digests: Optional[Dict[str, str]] = None) -> Dict[str, dict]:
+  """{relative path: {bytes, rows, sha256}} of the shards written under `root` (`rows` by relative path);
+  `digests` gives the SHA-256 of those whose writer hashed them (records.ShardWriter), the rest are read."""
+  digests = digests or {}
   return {rel: {'bytes': os.path.getsize(os.path.join(root, rel)), 'rows': n,
-                'sha256': sha256(os.path.join(root, rel))} for rel, n in sorted(rows.items())}
+                'sha256': digests.get(rel) or sha256(os.path.join(root, rel))} for rel, n in sorted(rows.items())}
 
 
 def rebuild_command(data_dir: str, summary: dict) -> str:

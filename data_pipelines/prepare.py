@@ -150,6 +150,7 @@ def _encode_into(work: str, source: sources.Source, cfg: PrepareConfig, log, cac
   order_rng = np.random.default_rng([cfg.seed, 7])
   shards: Dict[tuple, List[str]] = {}
   shard_rows: Dict[str, int] = {}
+  shard_digests: Dict[str, str] = {}
   oracle_data = collections.defaultdict(list)
   cached = cache.splits if cache else []
   chunks = itertools.chain(cache.frames() if cache else (),
@@ -188,6 +189,7 @@ def _encode_into(work: str, source: sources.Source, cfg: PrepareConfig, log, cac
     w.close()
     shards[(split, scenario)] = [os.path.relpath(p, work) for p in w.shards]
     shard_rows.update({os.path.relpath(p, work): n for p, n in zip(w.shards, w.rows)})
+    shard_digests.update({os.path.relpath(p, work): d for p, d in zip(w.shards, w.sha256)})
   for split in spec.splits:
     missing = [s for s in scenarios if (split, s) not in writers]
     if missing:
@@ -205,7 +207,7 @@ def _encode_into(work: str, source: sources.Source, cfg: PrepareConfig, log, cac
   }
   for (split, scenario), paths in shards.items():
     summary['partitions'][split][scenario]['shards'] = paths
-  summary[integrity.SHARDS] = integrity.describe_shards(work, shard_rows)
+  summary[integrity.SHARDS] = integrity.describe_shards(work, shard_rows, shard_digests)
   if oracle_data:
     summary['oracle_auc'] = _oracle(oracle_data, spec.task_names)
   return summary

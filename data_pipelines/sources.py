@@ -225,6 +225,9 @@ class ChunkBuilder:
     self._bad: List[Tuple[str, np.ndarray, str, str]] = []  # (reason, mask, column, expected)
     self._excluded: List[Tuple[str, np.ndarray]] = []  # dropped by choice, whatever the bad-row policy
     self._handled: List[Tuple[str, np.ndarray, str]] = []  # (kind, mask, column)
+    # Columns the fast CSV path checked (arrow_csv.CHECKED): finite float64 numbers, labels 0.0 or 1.0.
+    checked = raw.attrs.get(arrow_csv.CHECKED, {})
+    self._checked_numbers, self._checked_labels = set(checked.get('number', ())), set(checked.get('label', ()))
 
   def _flag(self, reason: str, mask: np.ndarray, column: str, expected: str) -> None:
     if mask.any():
@@ -248,6 +251,9 @@ class ChunkBuilder:
   def numerical(self, out: str, values: pd.Series, column: Optional[str] = None) -> None:
     values = _positional(values)
     column = column or out
+    if column in self._checked_numbers and values.dtype == np.float64:
+      self.columns[out] = values
+      return
     number = pd.to_numeric(values, errors='coerce').astype('float64', copy=False)
     missing = values.isna().to_numpy()
     non_numeric = (~missing) & ~np.isfinite(number.to_numpy())
@@ -259,6 +265,9 @@ class ChunkBuilder:
     """A 0/1 label column; returns it for derived labels (e.g. CTCVR = click AND conversion)."""
     values = _positional(values)
     column = column or out
+    if column in self._checked_labels and values.dtype == np.float64:
+      self.columns[out] = label = values.astype('int8')
+      return label
     number = pd.to_numeric(values, errors='coerce')
     missing = values.isna().to_numpy()
     not_binary = (~missing) & ~number.isin([0, 1]).to_numpy()

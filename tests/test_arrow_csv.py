@@ -64,10 +64,15 @@ def _fast_path(path):
   return reader, frames
 
 
-@pytest.mark.parametrize('block_bytes', [arrow_csv.BLOCK_BYTES, 700])  # one block, many
-def test_a_clean_file_is_read_by_pyarrow_alone(tmp_path, monkeypatch, block_bytes):
+# One read, many, and reads shorter than the header and the rows (8 bytes, 16 a read).
+@pytest.mark.parametrize('block_bytes', [arrow_csv.BLOCK_BYTES, 700, 8])
+@pytest.mark.parametrize('last_line_break', [True, False])
+def test_a_clean_file_is_read_by_pyarrow_alone(tmp_path, monkeypatch, block_bytes, last_line_break):
   monkeypatch.setattr(arrow_csv, 'BLOCK_BYTES', block_bytes)
   path = _write(tmp_path, _lines())
+  if not last_line_break:
+    with open(path, 'rb+') as f:
+      f.truncate(os.path.getsize(path) - 1)
   reader, frames = _fast_path(path)
   assert reader.complete and reader.rows_done == 200 and [len(f) for f, _ in frames] == [CHUNK] * 5
   assert [line for _, line in frames] == [2, 42, 82, 122, 162]
@@ -88,7 +93,7 @@ def test_a_clean_file_is_read_by_pyarrow_alone(tmp_path, monkeypatch, block_byte
     ('y,c1,1.0', 'pyarrow'),  # a short row
 ])
 def test_pandas_reads_on_from_the_chunk_pyarrow_stops_at(tmp_path, monkeypatch, bad, why):
-  monkeypatch.setattr(arrow_csv, 'BLOCK_BYTES', 1024)  # a parse error fails its block only
+  monkeypatch.setattr(arrow_csv, 'BLOCK_BYTES', 512)  # a parse error fails its read (PARALLEL_BLOCKS blocks) only
   lines = _lines()
   lines[130] = bad  # in the fourth chunk
   path = _write(tmp_path, lines)
@@ -96,7 +101,7 @@ def test_pandas_reads_on_from_the_chunk_pyarrow_stops_at(tmp_path, monkeypatch, 
   assert not reader.complete and why in reader.stopped_by
   if 'number' in why or 'label' in why:  # checked row by row
     assert reader.rows_done == 3 * CHUNK
-  else:  # a parse error fails its block; text is checked by the block's dictionary
+  else:  # a parse error fails its read; text is checked by the parse block's dictionary
     assert 0 < reader.rows_done <= 3 * CHUNK and reader.rows_done % CHUNK == 0
   _, lengths, _ = _same_on_both_paths(path)
   assert lengths[:3] == [CHUNK] * 3

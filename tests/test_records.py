@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from data_pipelines import crc32c, records
+from data_pipelines import crc32c, integrity, records
 
 
 def _reference(cat, num, labels, true_prob=None):
@@ -79,6 +79,7 @@ def test_shards_read_back_with_tensorflow(tmp_path):
   writer.write(rows[130:])
   writer.close()
   assert writer.rows == [100, 100, 50] and len(writer.shards) == 3
+  assert writer.sha256 == [integrity.sha256(p) for p in writer.shards]  # hashed as written, as read back
   # TFRecordDataset checks every length and data CRC; a wrong one fails the read.
   read = [r.numpy() for r in tf.data.TFRecordDataset(writer.shards)]
   assert read == [r.tobytes() for r in rows]
