@@ -174,7 +174,7 @@ def _encode_into(work: str, source: sources.Source, cfg: PrepareConfig, log, cac
   in_flight = collections.deque()
   with concurrent.futures.ThreadPoolExecutor(cfg.encode_threads, thread_name_prefix='encode') as pool:
     for split, frame in chunks:
-      for scenario, group in frame.groupby(sources.SCENARIO, sort=False):
+      for scenario, group in sources.by_scenario(frame):
         if scenario not in scenarios:
           acct.drop(split, scenario, SCENARIO_NOT_IN_ENCODING if cfg.encoding_from else SCENARIO_NOT_IN_TRAIN,
                     len(group))

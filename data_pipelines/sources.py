@@ -89,6 +89,16 @@ class Source(abc.ABC):
         raise InputError('input file not found', path=path)
 
 
+def by_scenario(frame: pd.DataFrame) -> Iterator[Tuple[str, pd.DataFrame]]:
+  """(scenario, its rows) of a canonical frame, in order of first appearance. A chunk of one scenario (a file
+  per scenario, as AliExpress has) is yielded as it is: grouping copies every column."""
+  scenarios = frame[SCENARIO].to_numpy()
+  if len(scenarios) and (scenarios == scenarios[0]).all():
+    yield scenarios[0], frame
+  else:
+    yield from frame.groupby(SCENARIO, sort=False)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Reading files in chunks.
 

@@ -1,0 +1,63 @@
+"""Pass one's statistics: counts and moments summed over chunks give what one pass over all rows gives."""
+
+import collections
+import types
+
+import numpy as np
+import pandas as pd
+
+from data_pipelines import sources, statistics
+
+
+def _chunks(n_chunks=70, rows=50, seed=0):
+  rng = np.random.default_rng(seed)
+  for i in range(n_chunks):
+    values = pd.Series([f'v{int(v)}' for v in rng.zipf(1.5, rows) % 40])
+    # The fast CSV path hands over categoricals that list values the chunk does not use; pandas, strings.
+    yield values.astype(pd.CategoricalDtype(sorted(set(values)) + ['unused'])) if i % 2 else values
+
+
+def test_value_counts_over_many_chunks_equal_a_counter():
+  counts, expected = statistics.ValueCounts(), collections.Counter()
+  for chunk in _chunks():  # more than twice MERGE_EVERY: merged, then merged again
+    counts.add(chunk)
+    expected.update(chunk.astype(str).tolist())
+  got = dict(counts.items())
+  assert got == dict(expected) and 'unused' not in got
+  assert all(type(v) is str and type(n) is int for v, n in got.items())  # JSON-ready
+  assert list(statistics.ValueCounts().items()) == []
+
+
+def _source(numerical, normalization):
+  return types.SimpleNamespace(categorical=['c'], numerical=numerical, normalization=normalization)
+
+
+def test_moments_and_groups_are_those_of_each_scenario():
+  rng = np.random.default_rng(1)
+  frames = []
+  for i in range(5):
+    n = 40
+    scenario = ['a'] * n if i < 2 else list(rng.choice(['b', 'a'], n))  # one scenario, then mixed
+    frames.append(pd.DataFrame({'c': [f'x{j % 3}' for j in range(n)], 'p': rng.normal(size=n),
+                                'q': rng.lognormal(size=n) * 100, sources.SCENARIO: scenario}))
+  builder = statistics.StatisticsBuilder(_source(['p', 'q'], {'p': 'standard', 'q': 'log_standard'}), 'scenario')
+  for frame in frames:
+    builder.add(frame)
+  rows = pd.concat(frames)
+  for scenario, group in rows.groupby(sources.SCENARIO):
+    assert builder.rows[scenario] == len(group)
+    for c in ('p', 'q'):
+      v = statistics.transform(group[c].to_numpy(), 'log_standard' if c == 'q' else 'standard')
+      n, s, ss = builder.moments[scenario][c]
+      assert n == len(v)
+      np.testing.assert_allclose([s, ss], [v.sum(), np.square(v).sum()], rtol=1e-12)
+    assert dict(builder.counts[scenario]['c'].items()) == group['c'].value_counts().to_dict()
+
+
+def test_by_scenario_keeps_a_one_scenario_chunk_whole_and_groups_the_others():
+  one = pd.DataFrame({'x': [1, 2], sources.SCENARIO: ['a', 'a']})
+  [(name, group)] = list(sources.by_scenario(one))
+  assert name == 'a' and group is one
+  mixed = pd.DataFrame({'x': [1, 2, 3], sources.SCENARIO: ['b', 'a', 'b']})
+  assert [(s, g['x'].tolist()) for s, g in sources.by_scenario(mixed)] == [('b', [1, 3]), ('a', [2])]
+  assert list(sources.by_scenario(mixed.iloc[:0])) == []
