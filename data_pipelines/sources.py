@@ -99,6 +99,13 @@ def by_scenario(frame: pd.DataFrame) -> Iterator[Tuple[str, pd.DataFrame]]:
     yield from frame.groupby(SCENARIO, sort=False)
 
 
+def take_rows(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+  """The rows of `frame` where `rows` is True, indexed 0..n-1. (`reset_index` would copy them a second time.)"""
+  part = frame[rows]
+  part.index = pd.RangeIndex(len(part))
+  return part
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Reading files in chunks.
 
@@ -346,4 +353,4 @@ class ChunkBuilder:
     frame = pd.DataFrame(self.columns)
     frame.index = self.raw.index
     frame[SCENARIO] = scenario.to_numpy()
-    return frame if keep.all() else frame[keep].reset_index(drop=True)
+    return frame if keep.all() else take_rows(frame, keep)

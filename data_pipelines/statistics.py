@@ -124,7 +124,7 @@ class ValueCounts:
   chunk's values in a Python loop, made `add` the largest holder of the GIL in the statistics pass (py-spy
   --gil on 1M AliExpress-layout rows), and the GIL is what that pass waits on."""
 
-  MERGE_EVERY = 32  # chunks' counts kept apart before they are summed: memory stays at a few chunks' values
+  MERGE_EVERY = 32  # chunks' counts kept apart before they are summed: memory stays within 32 chunks' values
 
   def __init__(self):
     self._parts = []

@@ -75,9 +75,9 @@ class HeldOutValidation(sources.Source):
       held = self._held_out(chunk_no, len(frame))
       for scenario, n in frame.loc[held, sources.SCENARIO].value_counts().items():
         ctx.accounting.move_read(TRAIN, VALID, scenario, int(n))
-      for split, part in ((TRAIN, frame[~held]), (VALID, frame[held])):
-        if len(part) and (split == TRAIN or with_valid):
-          yield split, part.reset_index(drop=True)
+      for split, rows in ((TRAIN, ~held), (VALID, held)):
+        if rows.any() and (split == TRAIN or with_valid):
+          yield split, sources.take_rows(frame, rows)
 
 
 def with_validation(source: sources.Source, fraction: float, seed: int) -> sources.Source:
