@@ -22,9 +22,32 @@ steps=(
   "--datasets=synthetic_unequal --tuned_from=synthetic --algorithms=$ALL"
   "--datasets=census_sex --tuned_from=census --algorithms=$ALL"
 )
-for step in "${steps[@]:0:${STEPS:-${#steps[@]}}}"; do
+# A variant with a rule in docs/CHOICES.md, run at pfmsmtrec_personal_inputs' tuned settings of DATASET's
+# report (no search of its own), 5 seeds, kept in the ledger beside the report's runs (under variants/, which
+# the report does not read); then paired with the report's runs by benchmarks/variant_pairs.py.
+variant_runs() {
+  local dataset=$1 variant=$2 report=runs/bench-quality/$1_tuned
+  local book=benchmarks/results/ledger/$1_tuned/variants/$2
+  for seed in 0 1 2 3 4; do
+    [ -f "$book/seed_$seed/metrics.json" ] && continue
+    echo "== $variant on $dataset, seed $seed ($(date -u +%H:%M) UTC)"
+    "$(dirname "$PY")/pfmsmt" train --flagfile="$report/tune/pfmsmtrec_personal_inputs/best.flags" \
+      --data="$report/data" --algorithm="$variant" --seed="$seed" --rounds=10 --eval_every=1 \
+      --select=best_per_scenario --output="$report/variants/$variant/seed_$seed"
+    mkdir -p "$book/seed_$seed"
+    cp "$report/variants/$variant/seed_$seed/"{metrics.json,rounds.csv} "$book/seed_$seed/"
+  done
+  "$PY" benchmarks/variant_pairs.py --variant_runs="$book" --report_runs="benchmarks/results/ledger/$1_tuned/runs" \
+    --references=pfmsmtrec_personal_inputs,pfmsmtrec,fedavg,ditto
+}
+for i in "${!steps[@]}"; do
+  [ "$i" -lt "${STEPS:-${#steps[@]}}" ] || break
+  step=${steps[$i]}
   echo "== quality.py --tuned --budget=12 $step ($(date -u +%H:%M) UTC)"
   # shellcheck disable=SC2086
   "$PY" benchmarks/quality.py --tuned --budget=12 $step
+  if [ "$i" = 1 ]; then  # Census by race tuned: pfmsmtrec_personal_tasks' rule can be decided
+    variant_runs census pfmsmtrec_personal_tasks
+  fi
 done
 "$PY" benchmarks/render_readme.py
