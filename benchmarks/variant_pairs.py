@@ -12,7 +12,7 @@ import json
 import os
 import re
 import sys
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 from absl import app
 from absl import flags
@@ -49,25 +49,36 @@ def load(folder: str, algorithm: str) -> List[dict]:
   return rows
 
 
+def pairs(variant_runs: str, report_runs: str, references: List[str]) -> Tuple[List[dict], List[dict]]:
+  """(the runs, one row per reference and measure: {reference, measure, seeds, diff_mean, ci_low, ci_high})."""
+  variant = os.path.basename(os.path.normpath(variant_runs))
+  runs = load(variant_runs, variant)
+  if not runs:
+    raise ValueError(f'no seed_*/metrics.json under {variant_runs}')
+  for reference in references:
+    runs += load(os.path.join(report_runs, reference), reference)
+  rows = []
+  for reference in references:
+    for measure in [k for k in runs[0] if k not in ('algorithm', 'seed')]:
+      table = comparison.paired_differences(
+          [{'algorithm': r['algorithm'], 'seed': r['seed'], 'mean_auc': r[measure]} for r in runs
+           if measure in r and r['algorithm'] in (variant, reference)], reference)
+      row = table[table['algorithm'] == variant].iloc[0]
+      rows.append({'reference': reference, 'measure': measure, **{k: row[k] for k in (
+          'seeds', 'diff_mean', 'ci_low', 'ci_high')}})
+  return runs, rows
+
+
 def main(argv) -> None:
   del argv
   if not FLAGS.variant_runs or not FLAGS.report_runs or not FLAGS.references:
     raise app.UsageError('--variant_runs, --report_runs and --references are required')
   variant = os.path.basename(os.path.normpath(FLAGS.variant_runs))
-  runs = load(FLAGS.variant_runs, variant)
-  if not runs:
-    raise app.UsageError(f'no seed_*/metrics.json under {FLAGS.variant_runs}')
-  for reference in FLAGS.references:
-    runs += load(os.path.join(FLAGS.report_runs, reference), reference)
+  runs, rows = pairs(FLAGS.variant_runs, FLAGS.report_runs, FLAGS.references)
+  for r in rows:
+    print(f'{variant} - {r["reference"]} ({r["measure"]}, {r["seeds"]} seeds): {r["diff_mean"]:+.4f} '
+          f'[{r["ci_low"]:+.4f}, {r["ci_high"]:+.4f}]')
   measures = [k for k in runs[0] if k not in ('algorithm', 'seed')]
-  for reference in FLAGS.references:
-    for measure in measures:
-      table = comparison.paired_differences(
-          [{'algorithm': r['algorithm'], 'seed': r['seed'], 'mean_auc': r[measure]} for r in runs
-           if measure in r and r['algorithm'] in (variant, reference)], reference)
-      row = table[table['algorithm'] == variant].iloc[0]
-      print(f'{variant} - {reference} ({measure}, {row.seeds} seeds): {row.diff_mean:+.4f} '
-            f'[{row.ci_low:+.4f}, {row.ci_high:+.4f}]')
   for algorithm in [variant] + FLAGS.references:
     mine = [r for r in runs if r['algorithm'] == algorithm]
     print(f'{algorithm}: ' + ', '.join(f'{m} {sum(r[m] for r in mine) / len(mine):.4f}' for m in measures)
