@@ -182,7 +182,8 @@ class ShardWriter:
     self.shards: List[str] = []
     self.rows: List[int] = []  # rows per shard
     # SHA-256 per shard, of the bytes as written: hashed here, beside the encoding threads (hashlib releases
-    # the GIL), rather than by reading every shard back at the end (a serial tenth of prepare's time).
+    # the GIL), rather than by reading every shard back at the end (about a second for 1M AliExpress-layout
+    # rows, with nothing to overlap it).
     self.sha256: List[str] = []
     self._file = None
     self._digest = None
