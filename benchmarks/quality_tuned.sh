@@ -7,7 +7,17 @@
 #   STEPS=2 benchmarks/quality_tuned.sh  # only the first two steps
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PY:-.venv/bin/python}
+PY=${PY:-$PWD/.venv/bin/python}
+# Every run of the plan comes from one version of the code, the commit it started from: later changes to
+# what a seed trains (the client's loop and its dropout seeds, docs/CHOICES.md) would otherwise mix versions
+# within a report. So the Python code runs from a worktree of PLAN_COMMIT beside this checkout, while the runs,
+# reports and ledger stay in this checkout.
+PLAN_COMMIT=${PLAN_COMMIT:-372fc6d}
+CODE=${PLAN_CODE:-$(dirname "$PWD")/$(basename "$PWD")-plan-$PLAN_COMMIT}
+[ -d "$CODE" ] || git worktree add --detach "$CODE" "$PLAN_COMMIT"
+export PYTHONPATH=$CODE
+QUALITY=("$PY" "$CODE/benchmarks/quality.py" --workdir="$PWD/runs/bench-quality" --results="$PWD/benchmarks/results"
+         --ledger="$PWD/benchmarks/results/ledger")
 FIRST=pfmsmtrec,ditto,fedavg,pfmsmtrec_personal_inputs
 # Every algorithm of the regimes' reports (benchmarks/render_readme.py CLUSTERED_ALGORITHMS): the paper's
 # baselines, the four newer ones, the pooled reference and the kept variant. The ablations stay in the untuned
@@ -39,7 +49,7 @@ variant_runs() {
     mkdir -p "$book/seed_$seed"
     cp "$report/variants/$variant/seed_$seed/"{metrics.json,rounds.csv} "$book/seed_$seed/"
   done
-  "$PY" benchmarks/variant_pairs.py --variant_runs="$book" --report_runs="benchmarks/results/ledger/$1_tuned/runs" \
+  "$PY" "$CODE/benchmarks/variant_pairs.py" --variant_runs="$book" --report_runs="benchmarks/results/ledger/$1_tuned/runs" \
     --references=pfmsmtrec_personal_inputs,pfmsmtrec,fedavg,ditto
 }
 for i in "${!steps[@]}"; do
@@ -47,7 +57,7 @@ for i in "${!steps[@]}"; do
   step=${steps[$i]}
   echo "== quality.py --tuned --budget=12 $step ($(date -u +%H:%M) UTC)"
   # shellcheck disable=SC2086
-  "$PY" benchmarks/quality.py --tuned --budget=12 $step
+  "${QUALITY[@]}" --tuned --budget=12 $step
   if [ "$i" = 1 ]; then  # Census by race tuned: pfmsmtrec_personal_tasks' rule can be decided
     # (a failed seed is left out of the ledger and tried again on the next start; the plan goes on)
     variant_runs census pfmsmtrec_personal_tasks || echo "== pfmsmtrec_personal_tasks on census: a run failed"

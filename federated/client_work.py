@@ -23,7 +23,7 @@ from federated import loss_terms
 from federated.algorithm import Algorithm
 from federated.config import AggregationConfig, ClientConfig
 from federated.layout import ModelLayout
-from pfmsmt_tf import optimization
+from pfmsmt_tf import layers, optimization
 
 TRAIN_INPUT_TYPE = collections.OrderedDict(
     data=np.str_, state_in=np.str_, state_out=np.str_, key=np.int32, seed=np.int32)
@@ -121,14 +121,30 @@ def _assign_steps(variables, updated, scales) -> None:
     v.assign(u if scale == 1.0 else v + scale * (u - v))
 
 
+def fold_batches(dataset: tf.data.Dataset, fn, initial):
+  """`dataset.reduce(initial, fn)`, as a while loop over an iterator, inside the client's tf.function.
+
+  Why not `Dataset.reduce`: its op builds (instantiates and optimizes) its function again at every call, and
+  a TFF worker calls a client's computation every round, in a session it keeps. With the default model at
+  batch 2048 that rebuilding was a quarter of the worker's samples (perf); this loop is built once per
+  session. (AutoGraph's `for x in dataset` is no way out: it becomes scan, take_while and reduce, which is why
+  an earlier measurement found a "loop" slower than a reduce.) Iterations run one after another: they read
+  and assign the same variables.
+  """
+  iterator = iter(dataset)
+
+  def body(optional, carry):
+    carry = fn(carry, optional.get_value())
+    return iterator.get_next_as_optional(), carry
+
+  _, carry = tf.while_loop(lambda optional, _: optional.has_value(), body,
+                           (iterator.get_next_as_optional(), initial), parallel_iterations=1)
+  return carry
+
+
 def _run_steps(dataset, tasks, opt_state, step):
   """Runs `step(opt_state, features, labels, i) -> (opt_state, losses per task)` on every batch; returns the
-  example-weighted mean loss per task and the example count.
-
-  Through `Dataset.reduce`, not a Python loop over the dataset: in TFF's worker, a computation running one
-  Adam step of the default model took 0.66-0.77 s per call as a loop over a dataset and 0.14 s as a reduce,
-  and the fixed cost of a round fell from 1.58 s to 0.67 s (benchmarks/results/speed.md).
-  """
+  example-weighted mean loss per task and the example count."""
 
   def body(carry, batch):
     opt_state, sums, count, i = carry
@@ -138,20 +154,25 @@ def _run_steps(dataset, tasks, opt_state, step):
     return opt_state, sums + n * tf.stack(losses), count + n, i + 1
 
   initial = (opt_state, tf.zeros([len(tasks)]), tf.constant(0.0), tf.constant(0, tf.int32))
-  _, sums, count, _ = dataset.reduce(initial, body)
+  _, sums, count, _ = fold_batches(dataset, body, initial)
   return sums / tf.maximum(count, 1.0), count
 
 
-def _train(model, dataset, tasks, optimizer, extra_loss, task_pcgrad=False, seed=None, variables=None,
-           table_scales=()):
+def _step_seed(dropout_seed, i):
+  return tf.random.experimental.stateless_fold_in(dropout_seed, tf.cast(i, tf.int64))
+
+
+def _train(model, dataset, tasks, optimizer, extra_loss, dropout_seed, task_pcgrad=False, seed=None,
+           variables=None, table_scales=()):
   """Minibatch training of `variables` (default: every trainable one, the others held fixed); returns the
   example-weighted mean loss per task and the example count. Feature i's embedding table takes
-  `table_scales[i]` times the optimizer's step (a sparse id's row sees few examples)."""
+  `table_scales[i]` times the optimizer's step (a sparse id's row sees few examples). Step i's dropout masks
+  come from `dropout_seed` (int64 [2]) and i."""
   trainable = tuple(model.trainable_variables if variables is None else variables)
   scales = optimization.step_scales(model, trainable, table_scales)
 
   def step(opt_state, features, labels, i):
-    with tf.GradientTape(persistent=task_pcgrad) as tape:
+    with tf.GradientTape(persistent=task_pcgrad) as tape, layers.step_seed(_step_seed(dropout_seed, i)):
       losses = _task_losses(model, features, labels, tasks, training=True)
       extra = extra_loss()
       loss = tf.add_n(losses) / len(tasks) + extra
@@ -167,7 +188,7 @@ def _train(model, dataset, tasks, optimizer, extra_loss, task_pcgrad=False, seed
                     step)
 
 
-def _train_mixed(personal, shared, mixed, alpha, dataset, tasks, optimizer, table_scales=()):
+def _train_mixed(personal, shared, mixed, alpha, dataset, tasks, optimizer, dropout_seed, table_scales=()):
   """APFL's personal training: on each batch, the loss of the mixed model m = alpha v + (1 - alpha) w (v the
   personal model, w the shared one, fixed here), differentiated through the mix: dv = alpha g and
   dalpha = <v - w, g>, g the gradient at m; alpha stays in [0, 1]. v's BatchNorm statistics follow m's.
@@ -177,9 +198,8 @@ def _train_mixed(personal, shared, mixed, alpha, dataset, tasks, optimizer, tabl
   scales = optimization.step_scales(personal, v_vars, table_scales) + (1.0,)
 
   def step(opt_state, features, labels, i):
-    del i
     _mix(mixed.weights, personal.weights, shared.weights, alpha)
-    with tf.GradientTape() as tape:
+    with tf.GradientTape() as tape, layers.step_seed(_step_seed(dropout_seed, i)):
       losses = _task_losses(mixed, features, labels, tasks, training=True)
       loss = tf.add_n(losses) / len(tasks)
     g = _dense(tape.gradient(loss, m_vars), m_vars)
@@ -247,6 +267,10 @@ def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorit
       received_global = [tf.identity(g) for g in global_w]
       received_groups = {k: tf.identity(v) for k, v in personal_vecs.items()}
       seed = tf.cast(inputs['seed'], tf.int64)
+      client_seed = tf.stack([seed, tf.cast(inputs['key'], tf.int64)])  # this round's, this client's
+
+      def dropout_seed(stream):  # 2p: phase p of the model; 1: the personal model (as the data's seeds)
+        return tf.random.experimental.stateless_fold_in(client_seed, stream)
 
       context = loss_terms.LossContext(weights, layout, received_global, received_groups)
 
@@ -263,13 +287,14 @@ def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorit
       for p, phase in enumerate(algorithm.client_phases or (None,)):
         dataset = pipeline.dataset_from_pattern(inputs['data'], spec, train_cfg, seed=seed + 2 * p)
         variables = phase_variables(layout, weights, phase) if phase else None
-        mean_losses, count = _train(model, dataset, tasks, optimizer, extra_loss, cfg.task_pcgrad, inputs['seed'],
-                                    variables=variables, table_scales=table_scales)
+        mean_losses, count = _train(model, dataset, tasks, optimizer, extra_loss, dropout_seed(2 * p),
+                                    cfg.task_pcgrad, inputs['seed'], variables=variables,
+                                    table_scales=table_scales)
 
       if mixed is not None:  # apfl: the personal model, trained through its mix with the shared one
         personal_data = pipeline.dataset_from_pattern(inputs['data'], spec, train_cfg, seed=seed + 1)
         mean_losses, count = _train_mixed(personal, model, mixed, alpha, personal_data, tasks, personal_optimizer,
-                                          table_scales)
+                                          dropout_seed(1), table_scales)
       elif personal is not None:  # ditto: the personal model, pulled towards the received global model
         trainable_idx = [a.index for a in layout.assignments if a.trainable]
         anchor = [received_global[layout.global_idx.index(i)] for i in trainable_idx]
@@ -279,7 +304,7 @@ def build_client_update(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorit
                                                                     anchor)
 
         personal_data = pipeline.dataset_from_pattern(inputs['data'], spec, train_cfg, seed=seed + 1)
-        mean_losses, count = _train(personal, personal_data, tasks, personal_optimizer, pull,
+        mean_losses, count = _train(personal, personal_data, tasks, personal_optimizer, pull, dropout_seed(1),
                                     table_scales=table_scales)
 
       save_state(inputs['state_out'], local_vars)
@@ -342,19 +367,22 @@ def build_client_eval(layout: ModelLayout, spec: spec_lib.DatasetSpec, algorithm
         load_state(inputs['state'], [weights[i] for i in layout.local_idx])
       if tf.strings.length(inputs['snapshot']) > 0:
         save_state(inputs['snapshot'], list(weights))
-      log_loss = tf.zeros([len(tasks)])
-      positives = tf.zeros([len(tasks)])
-      count = tf.constant(0.0)
-      for features, labels in pipeline.dataset_from_pattern(inputs['data'], spec, eval_cfg):
+
+      def add_batch(carry, batch):
+        log_loss, positives, count = carry
+        features, labels = batch
         out = model(features, training=False)
         per_task = []
         for j, t in enumerate(tasks):
           p = tf.clip_by_value(out[t], 1e-7, 1 - 1e-7)
           aucs[j].update_state(labels[t], p)
           per_task.append(-tf.reduce_sum(labels[t] * tf.math.log(p) + (1 - labels[t]) * tf.math.log(1 - p)))
-        log_loss += tf.stack(per_task)
-        positives += tf.stack([tf.reduce_sum(labels[t]) for t in tasks])
-        count += tf.cast(tf.shape(labels[tasks[0]])[0], tf.float32)
+        return (log_loss + tf.stack(per_task), positives + tf.stack([tf.reduce_sum(labels[t]) for t in tasks]),
+                count + tf.cast(tf.shape(labels[tasks[0]])[0], tf.float32))
+
+      log_loss, positives, count = fold_batches(
+          pipeline.dataset_from_pattern(inputs['data'], spec, eval_cfg), add_batch,
+          (tf.zeros([len(tasks)]), tf.zeros([len(tasks)]), tf.constant(0.0)))
       result = collections.OrderedDict(
           (t, collections.OrderedDict(auc=aucs[j].result(), logloss=log_loss[j] / tf.maximum(count, 1.0),
                                       positives=positives[j]))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+import contextlib
+import threading
+from typing import Iterator, Optional, Sequence
 
 import tensorflow as tf
 
 PACKAGE = 'pfmsmt'
+_STEP = threading.local()  # the seed of the training step being traced, if any (`step_seed`)
 
 
 def _init(seed: Optional[int], offset: int):
@@ -55,6 +58,39 @@ class FeatureInput(tf.keras.layers.Layer):
             'embedding_dim': self.embedding_dim, 'seed': self.seed}
 
 
+@contextlib.contextmanager
+def step_seed(seed: tf.Tensor) -> Iterator[None]:
+  """Layers called (traced) inside it draw their dropout masks from `seed`, an int64 [2] tensor."""
+  previous = getattr(_STEP, 'seed', None)
+  _STEP.seed = seed
+  try:
+    yield
+  finally:
+    _STEP.seed = previous
+
+
+@tf.keras.utils.register_keras_serializable(package=PACKAGE)
+class SeededDropout(tf.keras.layers.Dropout):
+  """Keras' Dropout, except inside `step_seed`: there the mask is a function of the step's seed and of this
+  layer's `seed` alone (stateless). Why: a TFF worker keeps a stateful random op's state from one call to the
+  next in whichever session it lends a client, so the masks, and the run, would depend on that lending.
+  Outside `step_seed` (`model.fit`, eager calls) it is Keras' Dropout."""
+
+  def call(self, inputs, training=None):
+    seed = getattr(_STEP, 'seed', None)
+    if seed is None or training is None or training is False or self.rate == 0:
+      return super().call(inputs, training=training)
+
+    def dropped():
+      layer_seed = tf.random.experimental.stateless_fold_in(seed, self.seed or 0)
+      return tf.nn.experimental.stateless_dropout(inputs, self.rate, layer_seed,
+                                                  noise_shape=self._get_noise_shape(inputs))
+
+    if training is True:
+      return dropped()
+    return tf.cond(tf.cast(training, tf.bool), dropped, lambda: tf.identity(inputs))
+
+
 @tf.keras.utils.register_keras_serializable(package=PACKAGE)
 class MLP(tf.keras.layers.Layer):
   """Blocks of Dense -> [BatchNorm] -> ReLU -> Dropout: an expert, a shared bottom or a tower body."""
@@ -67,7 +103,7 @@ class MLP(tf.keras.layers.Layer):
                   for i, u in enumerate(self.units)]
     self.norms = [tf.keras.layers.BatchNormalization(name=f'batch_norm_{i}') for i in range(len(self.units))] \
         if batch_norm else []
-    self.drops = [tf.keras.layers.Dropout(dropout, seed=None if seed is None else seed + 100 + i)
+    self.drops = [SeededDropout(dropout, seed=None if seed is None else seed + 100 + i)
                   for i in range(len(self.units))] if dropout else []
 
   def call(self, x, training=None):

@@ -49,7 +49,7 @@ def test_one_step_follows_the_gradients_through_the_mix():
   w_train = [w.numpy() for w in shared.trainable_variables]
   data = tf.data.Dataset.from_tensors((features, labels))
   client_work._train_mixed(personal, shared, mixed, alpha, data, list(INPUTS.tasks),  # pylint: disable=protected-access
-                           tff.learning.optimizers.build_sgdm(lr))
+                           tff.learning.optimizers.build_sgdm(lr), tf.constant([0, 0], tf.int64))
   for after, v, gi in zip(personal.trainable_variables, v_train, g):
     np.testing.assert_allclose(after.numpy(), v - lr * 0.3 * gi, atol=1e-6)
   d_alpha = sum(float(np.sum((v - w) * gi)) for v, w, gi in zip(v_train, w_train, g))

@@ -81,3 +81,19 @@ class TaskPCGradTest(tf.test.TestCase):
     p2 = g2 - g2.dot(g1) / g1.dot(g1) * g1
     self.assertAllClose(grads[0], p1 + p2)
     self.assertAllClose(grads[1], [0.5])
+
+
+class FoldBatchesTest(tf.test.TestCase):
+
+  def test_folds_like_dataset_reduce_in_order_and_on_no_batches(self):
+    def fn(carry, x):
+      total, last = carry
+      return total * 2 + x, x  # order matters
+
+    @tf.function
+    def fold(dataset):
+      return client_work.fold_batches(dataset, fn, (tf.constant(0, tf.int64), tf.constant(-1, tf.int64)))
+
+    for n in (0, 1, 5):
+      dataset = tf.data.Dataset.range(n)
+      self.assertAllEqual(fold(dataset), dataset.reduce((tf.constant(0, tf.int64), tf.constant(-1, tf.int64)), fn))

@@ -44,7 +44,8 @@ def test_a_phase_updates_only_its_own_variables():
     before = [w.numpy().copy() for w in model.weights]
     chosen = {id(v) for v in client_work.phase_variables(layout, model.weights, phase)}
     client_work._train(model, data, list(INPUTS.tasks), tff.learning.optimizers.build_adam(1e-2),  # pylint: disable=protected-access
-                       lambda: tf.constant(0.0), variables=[v for v in model.weights if id(v) in chosen])
+                       lambda: tf.constant(0.0), tf.constant([0, 0], tf.int64),
+                       variables=[v for v in model.weights if id(v) in chosen])
     for w, b in zip(model.weights, before):
       moved = not np.array_equal(w.numpy(), b)
       if id(w) in chosen:

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from pfmsmt_tf import config as config_lib
-from pfmsmt_tf import models
+from pfmsmt_tf import layers, models
 
 INPUTS = config_lib.ModelInputs(('a', 'b', 'c'), (5, 7, 3), 4, ('ctr', 'ctcvr'))
 
@@ -99,6 +99,43 @@ class ModelTest(tf.test.TestCase):
     cfg = config_lib.paper_config()
     self.assertEqual((cfg.embedding_dim, cfg.expert_units, cfg.num_scenario_experts, cfg.tower_units, cfg.dropout),
                      (128, (512, 256), 8, (128, 64), 0.2))
+
+
+class SeededDropoutTest(tf.test.TestCase):
+
+  def _masks(self, layer, seed, training=True):
+    x = tf.ones([8, 64])
+    if seed is None:
+      return layer(x, training=training).numpy()
+    with layers.step_seed(tf.constant(seed, tf.int64)):
+      return layer(x, training=training).numpy()
+
+  def test_the_mask_is_a_function_of_the_step_seed_and_the_layer(self):
+    layer, other = layers.SeededDropout(0.5, seed=3), layers.SeededDropout(0.5, seed=4)
+    first = self._masks(layer, [7, 1])
+    self.assertAllEqual(first, self._masks(layer, [7, 1]))  # no hidden state between calls
+    self.assertNotAllEqual(first, self._masks(layer, [7, 2]))
+    self.assertNotAllEqual(first, self._masks(other, [7, 1]))
+    self.assertAllInSet(first, [0.0, 2.0])  # kept values scaled by 1 / (1 - rate)
+    self.assertBetween(float(np.mean(first == 0)), 0.4, 0.6)
+
+  def test_off_when_not_training_and_keras_dropout_outside_a_step(self):
+    layer = layers.SeededDropout(0.5, seed=3)
+    self.assertAllEqual(self._masks(layer, [7, 1], training=False), np.ones([8, 64]))
+    keras_masks = self._masks(layer, None)
+    self.assertAllInSet(keras_masks, [0.0, 2.0])
+    self.assertBetween(float(np.mean(keras_masks == 0)), 0.4, 0.6)
+
+  def test_a_symbolic_training_flag(self):
+    layer = layers.SeededDropout(0.5, seed=3)
+
+    @tf.function
+    def call(training):
+      with layers.step_seed(tf.constant([7, 1], tf.int64)):
+        return layer(tf.ones([8, 64]), training=training)
+
+    self.assertAllEqual(call(tf.constant(False)), np.ones([8, 64]))
+    self.assertAllEqual(call(tf.constant(True)), self._masks(layer, [7, 1]))
 
 
 @pytest.mark.usefixtures()

@@ -69,7 +69,7 @@ class EmbeddingScaleTest(tf.test.TestCase):
     def train(scale):
       return lambda model: client_work._train(  # pylint: disable=protected-access
           model, tf.data.Dataset.from_tensors(_batch()), ['ctr'], tff.learning.optimizers.build_adam(1e-2),
-          lambda: tf.constant(0.0), table_scales=scale)
+          lambda: tf.constant(0.0), tf.constant([0, 0], tf.int64), table_scales=scale)
     _assert_scaled(_deltas(train(())), _deltas(train(SCALES)))
 
   def test_keras_optimizer_scales_the_embedding_step_only(self):

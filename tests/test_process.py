@@ -10,7 +10,7 @@ import tensorflow_federated as tff
 
 from data_pipelines import prepare, spec as spec_lib
 from data_pipelines.config import PrepareConfig
-from federated import algorithms, client_work, process, training
+from federated import algorithms, client_work, process, runtime, training
 from federated.config import ClientConfig
 from pfmsmt_tf import config as model_config
 from data_pipelines import metrics
@@ -197,3 +197,15 @@ def test_task_pcgrad_and_ditto_train(data, tmp_path):
   assert 0 < result['mean_auc'] < 1
   # ditto keeps a whole personal model at home.
   assert os.path.getsize(tmp_path / 'd' / 'clients' / 'NL' / 'round_00001.state') > 1000
+
+
+def test_a_run_repeats_exactly_on_the_same_workers(data, tmp_path):
+  """A worker keeps each session, and a stateful random op's state in it, from one call to the next; the
+  dropout masks come from the round's and the client's seed instead, so a second run on the same workers
+  trains the same models as the first."""
+  results = []
+  with runtime.local_runtime():
+    for name in ('first', 'second'):
+      results.append(training.train(_setup(data, str(tmp_path / name), rounds=2), log=lambda *_: None))
+  assert helpers.small_model_config().dropout > 0
+  assert results[0]['test'] == results[1]['test']
