@@ -13,11 +13,11 @@ PY=${PY:-$PWD/.venv/bin/python}
 # within a report. So the Python code runs from a worktree of PLAN_COMMIT beside this checkout, while the runs,
 # reports and ledger stay in this checkout.
 PLAN_COMMIT=${PLAN_COMMIT:-372fc6d}
-CODE=${PLAN_CODE:-$(dirname "$PWD")/$(basename "$PWD")-plan-$PLAN_COMMIT}
+CODE=${PLAN_CODE:-../$(basename "$PWD")-plan-$PLAN_COMMIT}  # relative: the reports print this command
 [ -d "$CODE" ] || git worktree add --detach "$CODE" "$PLAN_COMMIT"
-export PYTHONPATH=$CODE
-QUALITY=("$PY" "$CODE/benchmarks/quality.py" --workdir="$PWD/runs/bench-quality" --results="$PWD/benchmarks/results"
-         --ledger="$PWD/benchmarks/results/ledger")
+export PYTHONPATH=$(cd "$CODE" && pwd)
+QUALITY=("$PY" "$CODE/benchmarks/quality.py" --workdir=runs/bench-quality --results=benchmarks/results
+         --ledger=benchmarks/results/ledger)
 FIRST=pfmsmtrec,ditto,fedavg,pfmsmtrec_personal_inputs
 # Every algorithm of the regimes' reports (benchmarks/render_readme.py CLUSTERED_ALGORITHMS): the paper's
 # baselines, the four newer ones, the pooled reference and the kept variant. The ablations stay in the untuned

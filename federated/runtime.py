@@ -47,6 +47,16 @@ SMALL_MODEL_ENV = {
 # model, 80k parameters per scenario; paper_config(), about 10M), with no measurement between them.
 LARGE_MODEL_PARAMS = 1_000_000
 EXECUTOR_ENV = dict(LARGE_MODEL_ENV)  # what executors started from now on get; `use_model_size` switches it
+# Most computations an executor runs at once (the local runtime's; a silo's is --max_concurrent_calls, default
+# the same), and its TensorFlow inter-op threads: INTEROP_PER_CALL per call. Why: each client's loop ends by
+# destroying its tf.data iterator (federated/client_work.py `fold_batches`), and that destructor can wait (gdb:
+# threads stopped in ~ProcessFunctionLibraryRuntime) for what, by these measurements, needs a free inter-op
+# thread. 16 clients on this 2-core machine hung within 5 rounds with unbounded calls on its 2 default threads,
+# and with at most 8 calls on 2 threads; 2 calls on 2 threads, 2 on 4, 8 on 16 and unbounded on 64 ran 25
+# rounds each, and these defaults 50 (2026-12-01).
+MAX_CONCURRENT_CALLS = 8
+INTEROP_PER_CALL = 2
+_CALLS_FLAG = '--max_concurrent_computation_calls='
 
 
 def use_model_size(params: int) -> str:
@@ -167,7 +177,7 @@ class BoundPopen(subprocess.Popen):
   def __init__(self, args, **kwargs):
     args = list(args)
     if any(os.path.basename(str(a)) == WORKER_BINARY for a in args[:4]):  # also behind taskset
-      kwargs['env'] = executor_env(os.environ if kwargs.get('env') is None else kwargs['env'])
+      kwargs['env'] = executor_env(os.environ if kwargs.get('env') is None else kwargs['env'], args)
       if _SETPRIV and 'preexec_fn' not in kwargs:
         args = [_SETPRIV, '--pdeathsig', 'TERM', '--'] + args
       else:
@@ -223,9 +233,12 @@ def install_shutdown_hooks() -> None:
       pass  # not the main thread: atexit still covers normal exits
 
 
-def executor_env(env) -> dict:
-  """`env` with EXECUTOR_ENV's settings where it has none of its own."""
-  return {**EXECUTOR_ENV, **env}
+def executor_env(env, args=()) -> dict:
+  """`env` with EXECUTOR_ENV's settings where it has none of its own, and inter-op threads for the calls the
+  executor's `args` allow at once (MAX_CONCURRENT_CALLS where they set no bound)."""
+  calls = [int(a[len(_CALLS_FLAG):]) for a in args if str(a).startswith(_CALLS_FLAG)]
+  calls = calls[-1] if calls and calls[-1] > 0 else MAX_CONCURRENT_CALLS
+  return {**EXECUTOR_ENV, 'TF_NUM_INTEROP_THREADS': str(INTEROP_PER_CALL * calls), **env}
 
 
 def configure_executors() -> None:
@@ -242,7 +255,8 @@ def local_runtime(num_clients: int = 0) -> Iterator[None]:
   install_shutdown_hooks()
   bind_workers_to_this_process()
   configure_executors()
-  tff.backends.native.set_sync_local_cpp_execution_context(default_num_clients=num_clients)
+  tff.backends.native.set_sync_local_cpp_execution_context(
+      default_num_clients=num_clients, max_concurrent_computation_calls=MAX_CONCURRENT_CALLS)
   try:
     yield
   finally:

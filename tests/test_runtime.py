@@ -48,7 +48,17 @@ def test_small_models_get_malloc_and_large_ones_bfc(executor_env_kept):
   assert env['TF_CPU_ALLOCATOR_USE_BFC'] == 'false' and env['MALLOC_MMAP_MAX_'] == '0'
   assert 'MALLOC_ARENA_MAX' not in env and 'GLIBC_TUNABLES' not in env
   assert runtime.use_model_size(runtime.LARGE_MODEL_PARAMS) == 'large'
-  assert runtime.executor_env({}) == runtime.LARGE_MODEL_ENV
+  assert runtime.LARGE_MODEL_ENV.items() <= runtime.executor_env({}).items()
+
+
+def test_executors_get_more_inter_op_threads_than_the_calls_they_run_at_once():
+  per_call = runtime.INTEROP_PER_CALL
+  assert runtime.executor_env({})['TF_NUM_INTEROP_THREADS'] == str(per_call * runtime.MAX_CONCURRENT_CALLS)
+  args = ['worker_binary', '--port=1', '--max_concurrent_computation_calls=5']
+  assert runtime.executor_env({}, args)['TF_NUM_INTEROP_THREADS'] == str(per_call * 5)
+  unbounded = ['worker_binary', '--max_concurrent_computation_calls=-1']
+  assert runtime.executor_env({}, unbounded)['TF_NUM_INTEROP_THREADS'] == str(per_call * runtime.MAX_CONCURRENT_CALLS)
+  assert runtime.executor_env({'TF_NUM_INTEROP_THREADS': '3'}, args)['TF_NUM_INTEROP_THREADS'] == '3'
 
 
 def test_executors_get_the_runtime_environment_unless_it_is_set(executor_env_kept):
