@@ -32,7 +32,8 @@ steps=(
   "--datasets=synthetic_unequal --tuned_from=synthetic --algorithms=$ALL"
   "--datasets=census_sex --tuned_from=census --algorithms=$ALL"
 )
-# A variant with a rule in docs/CHOICES.md, run at pfmsmtrec_personal_inputs' tuned settings of DATASET's
+# For a variant whose rule in docs/CHOICES.md waits on a tuned report (none does now; pfmsmtrec_personal_tasks
+# did, until 2026-12-01): the variant at pfmsmtrec_personal_inputs' tuned settings of DATASET's
 # report (no search of its own), 5 seeds, kept in the ledger beside the report's runs (under variants/, which
 # the report does not read); then paired with the report's runs by benchmarks/variant_pairs.py.
 variant_runs() {
@@ -58,9 +59,5 @@ for i in "${!steps[@]}"; do
   echo "== quality.py --tuned --budget=12 $step ($(date -u +%H:%M) UTC)"
   # shellcheck disable=SC2086
   "${QUALITY[@]}" --tuned --budget=12 $step
-  if [ "$i" = 1 ]; then  # Census by race tuned: pfmsmtrec_personal_tasks' rule can be decided
-    # (a failed seed is left out of the ledger and tried again on the next start; the plan goes on)
-    variant_runs census pfmsmtrec_personal_tasks || echo "== pfmsmtrec_personal_tasks on census: a run failed"
-  fi
 done
 "$PY" benchmarks/render_readme.py

@@ -124,20 +124,3 @@ def test_the_personal_inputs_variant_personalizes_the_embeddings_only_under_one_
   assert {p: r for p, r in shared.items() if p not in inputs} == {p: r for p, r in base.items() if p not in inputs}
   assert roles(variant, False) == roles(pf, False)  # per-scenario encodings: the embeddings stay local
 
-
-def test_the_personal_tasks_variant_puts_each_tasks_expert_gate_and_tower_in_one_group():
-  variant, base = algorithms.get('pfmsmtrec_personal_tasks'), algorithms.get('pfmsmtrec_personal_inputs')
-  assert variant.family == 'variant' and not variant.paper and variant.loss_terms == base.loss_terms
-  model = models.build_model(config_lib.ModelInputs(('a',), (5,), 2, ('ctr', 'ctcvr')), config_lib.ModelConfig(seed=0))
-  g = model.layer_groups()
-  ours = {a.path: (a.role, a.group) for a in T.assign(variant.template_for(model, True), model)}
-  theirs = {a.path: (a.role, a.group) for a in T.assign(base.template_for(model, True), model)}
-  for task in ('ctr', 'ctcvr'):
-    layers = [*g['task_experts'][task], g['gates'][task], g['towers'][task]]
-    paths = {p for p in ours if p.split('/')[0] in layers and 'batch_norm' not in p}  # BatchNorm stays local
-    assert {p.split('/')[0] for p in paths} == set(layers)
-    assert {ours[p] for p in paths} == {(T.PERSONALIZED, T.tower_group(task))}
-    assert {theirs[p][0] for p in paths} == {T.LOCAL, T.PERSONALIZED}  # local expert and gate, personalized tower
-  changed = {p for p in ours if ours[p] != theirs[p]}
-  task_layers = {n for names in g['task_experts'].values() for n in names} | set(g['gates'].values())
-  assert changed and {p.split('/')[0] for p in changed} == task_layers
