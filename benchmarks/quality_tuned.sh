@@ -7,7 +7,7 @@
 #   STEPS=2 benchmarks/quality_tuned.sh  # only the first two steps
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PY:-$PWD/.venv/bin/python}
+PY=${PY:-.venv/bin/python}
 # Every run of the plan comes from one version of the code, the commit it started from: later changes to
 # what a seed trains (the client's loop and its dropout seeds, docs/CHOICES.md) would otherwise mix versions
 # within a report. So the Python code runs from a worktree of PLAN_COMMIT beside this checkout, while the runs,
@@ -32,30 +32,7 @@ steps=(
   "--datasets=synthetic_unequal --tuned_from=synthetic --algorithms=$ALL"
   "--datasets=census_sex --tuned_from=census --algorithms=$ALL"
 )
-# For a variant whose rule in docs/CHOICES.md waits on a tuned report (none does now; pfmsmtrec_personal_tasks
-# did, until 2026-12-01): the variant at pfmsmtrec_personal_inputs' tuned settings of DATASET's
-# report (no search of its own), 5 seeds, kept in the ledger beside the report's runs (under variants/, which
-# the report does not read); then paired with the report's runs by benchmarks/variant_pairs.py.
-variant_runs() {
-  local dataset=$1 variant=$2 report=runs/bench-quality/$1_tuned
-  local book=benchmarks/results/ledger/$1_tuned/variants/$2 pfmsmt
-  pfmsmt=$(dirname "$PY")/pfmsmt
-  [ -x "$pfmsmt" ] || pfmsmt=pfmsmt  # installed beside the interpreter, else on the PATH
-  for seed in 0 1 2 3 4; do
-    [ -f "$book/seed_$seed/metrics.json" ] && continue
-    echo "== $variant on $dataset, seed $seed ($(date -u +%H:%M) UTC)"
-    "$pfmsmt" train --flagfile="$report/tune/pfmsmtrec_personal_inputs/best.flags" \
-      --data="$report/data" --algorithm="$variant" --seed="$seed" --rounds=10 --eval_every=1 \
-      --select=best_per_scenario --output="$report/variants/$variant/seed_$seed"
-    mkdir -p "$book/seed_$seed"
-    cp "$report/variants/$variant/seed_$seed/"{metrics.json,rounds.csv} "$book/seed_$seed/"
-  done
-  "$PY" "$CODE/benchmarks/variant_pairs.py" --variant_runs="$book" --report_runs="benchmarks/results/ledger/$1_tuned/runs" \
-    --references=pfmsmtrec_personal_inputs,pfmsmtrec,fedavg,ditto
-}
-for i in "${!steps[@]}"; do
-  [ "$i" -lt "${STEPS:-${#steps[@]}}" ] || break
-  step=${steps[$i]}
+for step in "${steps[@]:0:${STEPS:-${#steps[@]}}}"; do
   echo "== quality.py --tuned --budget=12 $step ($(date -u +%H:%M) UTC)"
   # shellcheck disable=SC2086
   "${QUALITY[@]}" --tuned --budget=12 $step

@@ -8,6 +8,10 @@ from typing import Tuple
 from data_pipelines.flagconfig import field as _field
 from pfmsmt_tf import config as model_config
 
+# Most computations an executor runs at once: a silo's default and the local runtime's bound, each executor
+# getting inter-op threads to match (federated/runtime.py says why).
+MAX_CONCURRENT_CALLS = 8
+
 
 # The choices come from the registries (one module per part); each is read from a package's file listing, so
 # this module imports none of them and they may import it.
@@ -173,7 +177,7 @@ class WorkerConfig:
   insecure: bool = _field(False, 'Serve plain gRPC without TLS: anyone who reaches --port can run any TensorFlow '
                           'graph on this machine, with this user\'s rights. Only for a private test network.')
   max_message_mb: int = _field(1024, 'Largest gRPC message the executor accepts, in MB.')
-  max_concurrent_calls: int = _field(8, 'Most computations the executor runs at once.')
+  max_concurrent_calls: int = _field(MAX_CONCURRENT_CALLS, 'Most computations the executor runs at once.')
 
   def __post_init__(self):
     tls = (self.tls_cert, self.tls_key, self.tls_client_ca)

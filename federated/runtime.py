@@ -19,6 +19,8 @@ import sys
 import time
 from typing import Iterator, List
 
+from federated.config import MAX_CONCURRENT_CALLS
+
 # For every TFF executor this process starts (the local runtime's, and a silo's through worker.py), where the
 # environment has no value of its own: these for a large model (`use_model_size`). A round moves values of hundreds of
 # MB (PF-MSMTrec's [K, D] personalized groups) through TFF's protos and TensorFlow's tensors, and on this kind of
@@ -47,14 +49,13 @@ SMALL_MODEL_ENV = {
 # model, 80k parameters per scenario; paper_config(), about 10M), with no measurement between them.
 LARGE_MODEL_PARAMS = 1_000_000
 EXECUTOR_ENV = dict(LARGE_MODEL_ENV)  # what executors started from now on get; `use_model_size` switches it
-# Most computations an executor runs at once (the local runtime's; a silo's is --max_concurrent_calls, default
-# the same), and its TensorFlow inter-op threads: INTEROP_PER_CALL per call. Why: each client's loop ends by
+# Most computations an executor runs at once (config.MAX_CONCURRENT_CALLS in the local runtime; a silo's is its
+# --max_concurrent_calls), and its TensorFlow inter-op threads: INTEROP_PER_CALL per call. Why: each client's loop ends by
 # destroying its tf.data iterator (federated/client_work.py `fold_batches`), and that destructor can wait (gdb:
 # threads stopped in ~ProcessFunctionLibraryRuntime) for what, by these measurements, needs a free inter-op
 # thread. 16 clients on this 2-core machine hung within 5 rounds with unbounded calls on its 2 default threads,
 # and with at most 8 calls on 2 threads; 2 calls on 2 threads, 2 on 4, 8 on 16 and unbounded on 64 ran 25
 # rounds each, and these defaults 50 (2026-12-01).
-MAX_CONCURRENT_CALLS = 8
 INTEROP_PER_CALL = 2
 _CALLS_FLAG = '--max_concurrent_computation_calls='
 

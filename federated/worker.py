@@ -55,7 +55,7 @@ def _limits(max_message_mb: int, max_concurrent_calls: int) -> list:
 
 
 def start_worker(port: int, home: str, threads: int = 0, cpu: int | None = None, max_message_mb: int = 1024,
-                 max_concurrent_calls: int = 8) -> subprocess.Popen:
+                 max_concurrent_calls: int = runtime.MAX_CONCURRENT_CALLS) -> subprocess.Popen:
   """TFF's C++ executor service on `port` of every interface, plain gRPC (--insecure, benchmarks), in `home`,
   bound to this process (dies with it); `threads` and `cpu` (pinning, with taskset) model a small silo
   machine in benchmarks."""
