@@ -167,4 +167,4 @@ class RawAliExpressSource(sources.Source):
              'a label 0 (impression), 1 (click) or 2 (click and purchase)')
       b.label('ctr', label.isin([1, 2]))
       b.label('ctcvr', label == 2)
-      yield b.build(pd.Series(country, index=raw.index), self.scenario_column)
+      yield b.build(country, self.scenario_column)

@@ -65,7 +65,9 @@ class Encoder:
     for how, columns in self._by_normalization.items():
       values[:, columns] = statistics.transform(values[:, columns], how)
     mean, std = self._moments[scope] if self.spec.numerical else (0.0, 1.0)
-    num = ((values - mean) / std).astype(np.float32)
+    values -= mean  # in place: two fewer [n, N] float64 temporaries
+    values /= std
+    num = values.astype(np.float32)
     labels = frame[self.spec.task_names].to_numpy(np.float32)
     true_prob = None
     if self.spec.has_true_probabilities:

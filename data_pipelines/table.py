@@ -149,8 +149,11 @@ class TableSource(sources.Source):
     for c in self.numerical:
       b.numerical(c, raw[c])
     self._labels(b, raw)
-    scenario = (pd.Series(f.scenario, index=raw.index) if f.scenario is not None
-                else raw[self.scenario_column].astype(object))
+    if f.scenario is not None:  # the file's scenario
+      if self._selected and f.scenario not in self._selected:
+        b.exclude(SCENARIO_NOT_SELECTED, np.ones(len(raw), bool))
+      return b.build(f.scenario, self.scenario_column)
+    scenario = raw[self.scenario_column].astype(object)
     if self._selected:
       b.exclude(SCENARIO_NOT_SELECTED, (scenario.notna() & ~scenario.isin(self._selected)).to_numpy())
     return b.build(scenario, self.scenario_column)
