@@ -44,8 +44,7 @@ def aggregate_group_with_stats(updates: tf.Tensor, counts: tf.Tensor, conflict: 
 
   The personalization `rule` (default --personalization) mixes the coordinated updates; a rule on
   parameters mixes state['offsets'] + coordinated updates (each client's parameters less their common
-  start), with weights computed from those parameters or, where the rule says so, from the updates, and row
-  k of the result is client k's new offset less its old one; a rule with hyper-weights
+  start), and row k of the result is client k's new offset less its old one; a rule with hyper-weights
   (FedHCA2) adds to each update hyper_k times its row of the rule's base combination, each hyper_k first
   moved by --hyper_lr times <what was added to client k last round, its update now> (its next update going
   the same way says more of it helps), within [0, 1].
@@ -58,8 +57,7 @@ def aggregate_group_with_stats(updates: tf.Tensor, counts: tf.Tensor, conflict: 
   new_state = collections.OrderedDict()
   if kind == personalization.ON_PARAMETERS:
     mixed = state['offsets'] + coordinated
-    similar = coordinated if personalization.weights_from_updates(rule) else mixed
-    weights = personalization.get(rule)(similar, counts, cfg)
+    weights = personalization.get(rule)(mixed, counts, cfg)
     result = tf.matmul(weights, mixed) - state['offsets']
     new_state['offsets'] = state['offsets'] + result
   elif kind == personalization.HYPER:

@@ -4,10 +4,8 @@
 
 Row k says how much of each client's (coordinated) update client k receives (`--personalization`). Two
 kinds of rule keep state between rounds in the aggregator (federated/aggregators.py):
-- `ON_PARAMETERS = True` (FedAMP, attention_on_parameters): mixes the clients' parameters, given as their
-  offsets from the common start (the rows begin equal), which the aggregator keeps; client k's new
-  parameters are row k of the mix. Its weights see those parameters, or with `WEIGHTS_FROM_UPDATES = True`
-  the coordinated updates;
+- `ON_PARAMETERS = True` (FedAMP): mixes the clients' parameters, given as their offsets from the common
+  start (the rows begin equal), which the aggregator keeps; client k's new parameters are row k of the mix;
 - `HYPER = True` (FedHCA2): defines `base(updates, counts, cfg) -> [K, K]`; client k receives its update
   plus hyper_k times its row of base @ updates, hyper_k a per-client weight in [0, 1] learned from the
   next round's update (--hyper_lr, --hyper_init). Its `mixing_weights` is that with every hyper_k = 1.
@@ -31,10 +29,6 @@ module = _REGISTRY.module
 def kind(name: str) -> str:
   m = _REGISTRY.module(name)
   return ON_PARAMETERS if getattr(m, 'ON_PARAMETERS', False) else HYPER if getattr(m, 'HYPER', False) else STATELESS
-
-
-def weights_from_updates(name: str) -> bool:
-  return getattr(_REGISTRY.module(name), 'WEIGHTS_FROM_UPDATES', False)
 
 
 def initial_state(name: str, shape, cfg) -> collections.OrderedDict:
