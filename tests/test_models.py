@@ -4,7 +4,6 @@ import dataclasses
 import os
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from pfmsmt_tf import config as config_lib
@@ -138,7 +137,6 @@ class SeededDropoutTest(tf.test.TestCase):
     self.assertAllEqual(call(tf.constant(True)), self._masks(layer, [7, 1]))
 
 
-@pytest.mark.usefixtures()
 class CentralFitTest(tf.test.TestCase):
   """Trained centrally with model.fit on the synthetic default for one epoch: a sanity check, not a benchmark."""
 

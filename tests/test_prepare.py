@@ -86,6 +86,7 @@ def test_round_trip_returns_the_source_rows(tmp_path, scope):
 
 def test_summary_counts_add_up_and_files_written(tmp_path):
   df = _rows(90)
+  df['price'] = df['price'].astype(object)  # a text cell in a numeric column, as a CSV can hold
   df.loc[5, 'price'] = 'oops'
   df.loc[7, 'click'] = 3
   summary, cfg = _prepare_csv(tmp_path, df, on_bad_row='drop', valid_fraction=0)
