@@ -75,13 +75,30 @@ def off_diagonal_mean(matrix) -> float:
   return float((m.sum() - np.trace(m)) / (m.size - m.shape[0]))
 
 
+def peer_contrast(attention) -> float:
+  """How much a mix tells the other clients apart: per row, (largest - smallest weight on another client) /
+  their mean, averaged over rows; 0 when every client gives all its peers the same weight, whatever it is.
+  Attention on updates whose cosines are all near 0 gives 0 here and a fixed weight on self set by tau alone
+  (docs/CHOICES.md). NaN with fewer than 3 clients (one peer each)."""
+  a = np.asarray(attention, np.float64)
+  k = a.shape[0]
+  if k < 3:
+    return float('nan')
+  peers = a[~np.eye(k, dtype=bool)].reshape(k, k - 1)
+  mean = peers.mean(axis=1)
+  spread = np.where(mean > 0, (peers.max(axis=1) - peers.min(axis=1)) / np.where(mean > 0, mean, 1.0), 0.0)
+  return float(spread.mean())
+
+
 def scalars(record: dict) -> Dict[str, float]:
-  """The few numbers per group worth a curve: mean cosine before/after, weight on self, projections."""
+  """The few numbers per group worth a curve: mean cosine before/after, weight on self, peer contrast,
+  projections."""
   out = {}
   for group, g in record.get('groups', {}).items():
     out[f'aggregation/{group}/mean_cosine_before'] = off_diagonal_mean(g['cosine_before'])
     out[f'aggregation/{group}/mean_cosine_after'] = off_diagonal_mean(g['cosine_after'])
     out[f'aggregation/{group}/attention_on_self'] = float(np.mean(np.diag(np.asarray(g['attention']))))
+    out[f'aggregation/{group}/attention_peer_contrast'] = peer_contrast(g['attention'])
     out[f'aggregation/{group}/mean_update_norm'] = float(np.mean(g['update_norm']))
     if 'pcgrad_projections' in g:
       out[f'aggregation/{group}/pcgrad_projections'] = float(g['pcgrad_projections'])
@@ -117,6 +134,9 @@ def summary(records: List[dict], at_rounds: Sequence[int] = ()) -> str:
       line = (f'  round {r:>3}: cosine {off_diagonal_mean(g["cosine_before"]):+.3f} -> '
               f'{off_diagonal_mean(g["cosine_after"]):+.3f}, weight on self '
               + ' '.join(f'{n}={attention[i, i]:.3f}' for i, n in enumerate(names)))
+      contrast = peer_contrast(attention)
+      if not np.isnan(contrast):
+        line += f', peer contrast {contrast:.2f}'
       if 'pcgrad_projections' in g:
         line += (f', pcgrad projections {g["pcgrad_projections"]} removing '
                  f'{np.sum(g["pcgrad_removed_norm"]):.3g} of norm {np.sum(g["update_norm"]):.3g}')

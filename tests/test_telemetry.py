@@ -119,9 +119,23 @@ def test_summary_and_plots(runs, tmp_path):
   records = _records(runs['pfmsmtrec'])
   text = telemetry.summary(records)
   assert 'group experts' in text and 'pcgrad projections' in text and 'weight on self' in text
+  assert 'peer contrast' in text
   paths = telemetry.plot(records, str(tmp_path))
   assert sorted(os.path.basename(p) for p in paths) == ['attention_experts.png', 'attention_tower__ctcvr.png',
                                                         'attention_tower__ctr.png', 'conflicts.png']
   assert all(os.path.getsize(p) > 1000 for p in paths)
   scalars = telemetry.scalars(records[0])
   assert 'aggregation/experts/pcgrad_projections' in scalars
+  assert 0 <= scalars['aggregation/experts/attention_peer_contrast'] < float('inf')
+
+
+def test_peer_contrast_tells_a_mix_that_ignores_similarity_from_one_that_follows_it():
+  # Cosines all 0 under softmax(cos / tau): self e^(1/tau) / (e^(1/tau) + K - 1), every peer alike.
+  flat = np.full((4, 4), 0.1) + np.eye(4) * 0.6
+  assert telemetry.peer_contrast(flat) == 0.0
+  # Row 0 gives 0.3 and 0.1 and 0.1 to its peers: (0.3 - 0.1) / (0.5 / 3) = 1.2; the other rows are flat.
+  clustered = flat.copy()
+  clustered[0] = [0.5, 0.3, 0.1, 0.1]
+  assert telemetry.peer_contrast(clustered) == pytest.approx(1.2 / 4)
+  assert np.isnan(telemetry.peer_contrast(np.eye(2)))  # one peer: nothing to tell apart
+  assert telemetry.peer_contrast(np.eye(3)) == 0.0  # local training: no weight on any peer

@@ -1,7 +1,8 @@
 """pfmsmt inspect: what a run's aggregator did, from RUN/aggregation.jsonl.
 
 Prints, per personalized group, the mean cosine between the clients' updates before and after conflict
-coordination, each scenario's attention weight on itself, and PCGrad's projections (or CAGrad's weights) at
+coordination, each scenario's attention weight on itself, how much the mix tells the peers apart (peer
+contrast, `telemetry.peer_contrast`), and PCGrad's projections (or CAGrad's weights) at
 a few rounds; writes attention_<group>.png (heatmaps at those rounds) and conflicts.png (per round).
 """
 
