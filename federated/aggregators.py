@@ -47,8 +47,7 @@ def aggregate_group_with_stats(updates: tf.Tensor, counts: tf.Tensor, conflict: 
   start), and row k of the result is client k's new offset less its old one; a rule with hyper-weights
   (FedHCA2) adds to each update hyper_k times its row of the rule's base combination, each hyper_k first
   moved by --hyper_lr times <what was added to client k last round, its update now> (its next update going
-  the same way says more of it helps), within [0, 1]; a rule on smoothed updates takes its weights from
-  state['smoothed'] moved towards the coordinated updates by 1 - --similarity_momentum, and mixes the updates.
+  the same way says more of it helps), within [0, 1].
   """
   rule = rule or cfg.personalization
   kind = personalization.kind(rule)
@@ -67,11 +66,6 @@ def aggregate_group_with_stats(updates: tf.Tensor, counts: tf.Tensor, conflict: 
     base = personalization.module(rule).base(coordinated, counts, cfg)
     weights = tf.eye(tf.shape(base)[0], dtype=base.dtype) + hyper[:, tf.newaxis] * base
     new_state['hyper'], new_state['added'] = hyper, tf.matmul(base, coordinated)
-    result = tf.matmul(weights, coordinated)
-  elif kind == personalization.SMOOTHED:
-    beta = cfg.similarity_momentum
-    new_state['smoothed'] = beta * state['smoothed'] + (1.0 - beta) * coordinated
-    weights = personalization.get(rule)(new_state['smoothed'], counts, cfg)
     result = tf.matmul(weights, coordinated)
   else:
     weights = personalization.get(rule)(coordinated, counts, cfg)

@@ -49,8 +49,6 @@ class AggregationConfig:
                                'The defaults suit the default model, whose clients\' parameters drift apart by '
                                'squared distances of order 100 (updates of norm 3-11 a round): at d^2 = 100 '
                                'another client weighs 0.18.')
-  similarity_momentum: float = _field(0.9, 'Rules on smoothed updates (attention_smoothed): each client\'s '
-                                      'similarity is measured on m <- momentum m + (1 - momentum) update, in [0, 1).')
   hyper_lr: float = _field(0.01, 'Rules with per-client hyper-weights (fedhca2): their learning rate on <what was '
                            'added to a client last round, its next update>.')
   hyper_init: float = _field(1.0, 'Rules with per-client hyper-weights: their starting value, in [0, 1].')
@@ -75,8 +73,6 @@ class AggregationConfig:
       raise ValueError(f'hyper_lr must be >= 0 and hyper_init in [0, 1], got {self.hyper_lr}, {self.hyper_init}')
     if self.tau <= 0:
       raise ValueError(f'tau must be positive, got {self.tau}')
-    if not 0 <= self.similarity_momentum < 1:
-      raise ValueError(f'similarity_momentum must be in [0, 1), got {self.similarity_momentum}')
     if self.fedamp_alpha < 0 or self.fedamp_sigma <= 0:
       raise ValueError(f'fedamp_alpha must be >= 0 and fedamp_sigma > 0, got {self.fedamp_alpha}, '
                        f'{self.fedamp_sigma}')

@@ -56,7 +56,7 @@ def test_the_cli_choices_come_from_the_registries():
   assert values['algorithm'].parser.enum_values == list(algorithms.names())
   assert values['conflict'].parser.enum_values == list(conflicts.names()) == ['cagrad', 'none', 'pcgrad']
   assert values['personalization'].parser.enum_values == list(personalization.names()) == [
-      'attention', 'attention_smoothed', 'fedamp', 'hyper_ca', 'hyper_cross', 'mean']
+      'attention', 'fedamp', 'hyper_ca', 'hyper_cross', 'mean']
   assert values['tower_personalization'].parser.enum_values == [''] + list(personalization.names())
   with pytest.raises(ValueError, match='conflict methods must be among'):
     AggregationConfig(conflict='mgda')
