@@ -85,9 +85,8 @@ def peer_contrast(attention) -> float:
   if k < 3:
     return float('nan')
   peers = a[~np.eye(k, dtype=bool)].reshape(k, k - 1)
-  mean = peers.mean(axis=1)
-  spread = np.where(mean > 0, (peers.max(axis=1) - peers.min(axis=1)) / np.where(mean > 0, mean, 1.0), 0.0)
-  return float(spread.mean())
+  mean = peers.mean(axis=1)  # 0 only where every peer weighs 0, and then so does the spread
+  return float(np.mean((peers.max(axis=1) - peers.min(axis=1)) / np.where(mean > 0, mean, 1.0)))
 
 
 def scalars(record: dict) -> Dict[str, float]:
