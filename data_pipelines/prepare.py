@@ -153,8 +153,8 @@ def _encode_into(work: str, source: sources.Source, cfg: PrepareConfig, log, cac
   shard_digests: Dict[str, str] = {}
   oracle_data = collections.defaultdict(list)
   cached = cache.splits if cache else []
-  chunks = itertools.chain(cache.frames() if cache else (),
-                           source.split_chunks([s for s in spec.splits if s not in cached], contexts))
+  chunks = itertools.chain(cache.chunks() if cache else (),
+                           source.split_parts([s for s in spec.splits if s not in cached], contexts))
   writers: Dict[tuple, records.ShardWriter] = {}  # (split, scenario) -> its shards
 
   def write(split, scenario, encoded) -> None:
@@ -173,16 +173,19 @@ def _encode_into(work: str, source: sources.Source, cfg: PrepareConfig, log, cac
   # written here, in the order read, with the orders drawn in that order: the output does not depend on them.
   in_flight = collections.deque()
   with concurrent.futures.ThreadPoolExecutor(cfg.encode_threads, thread_name_prefix='encode') as pool:
-    for split, frame in chunks:
-      for scenario, group in sources.by_scenario(frame):
-        if scenario not in scenarios:
-          acct.drop(split, scenario, SCENARIO_NOT_IN_ENCODING if cfg.encoding_from else SCENARIO_NOT_IN_TRAIN,
-                    len(group))
-          continue
-        order = order_rng.permutation(len(group)) if cfg.shuffle_rows else None
-        in_flight.append((split, scenario, pool.submit(_encode_rows, encoder, group, scenario, order)))
-        while len(in_flight) > cfg.encode_threads:  # bounds memory: a few chunks at a time
-          write(*in_flight.popleft())
+    for frame, parts in chunks:
+      for split, split_rows in parts:
+        for scenario, rows in sources.scenario_rows(frame, split_rows):
+          n = len(frame) if rows is None else len(rows)
+          if scenario not in scenarios:
+            acct.drop(split, scenario, SCENARIO_NOT_IN_ENCODING if cfg.encoding_from else SCENARIO_NOT_IN_TRAIN, n)
+            continue
+          if cfg.shuffle_rows:
+            order = order_rng.permutation(n)
+            rows = order if rows is None else rows[order]
+          in_flight.append((split, scenario, pool.submit(_encode_rows, encoder, frame, scenario, rows)))
+          while len(in_flight) > cfg.encode_threads:  # bounds memory: a few chunks at a time
+            write(*in_flight.popleft())
     while in_flight:
       write(*in_flight.popleft())
   for (split, scenario), w in writers.items():
@@ -213,12 +216,10 @@ def _encode_into(work: str, source: sources.Source, cfg: PrepareConfig, log, cac
   return summary
 
 
-def _encode_rows(encoder: records.Encoder, group, scenario: str, order):
-  """(framed TFRecord rows, labels, true probabilities or None, OOV counts) of one scenario's rows, in `order`."""
-  cat, num, labels, true_prob, oov = encoder.encode(group, scenario)
-  if order is not None:  # the encoded rows, cheaper to reorder than the frame
-    cat, num, labels = cat[order], num[order], labels[order]
-    true_prob = None if true_prob is None else true_prob[order]
+def _encode_rows(encoder: records.Encoder, frame, scenario: str, rows):
+  """(framed TFRecord rows, labels, true probabilities or None, OOV counts) of the rows of `scenario` at
+  positions `rows` of `frame`, in that order (None: every row)."""
+  cat, num, labels, true_prob, oov = encoder.encode(frame, scenario, rows)
   return records.frame_records(records.serialize_rows(cat, num, labels, true_prob)), labels, true_prob, oov
 
 
@@ -231,11 +232,12 @@ def _statistics_pass(source: sources.Source, cfg: PrepareConfig, work: str, cont
     contexts = {valid_split.TRAIN: sources.ReadContext(valid_split.TRAIN, accounting_lib.RowAccounting(),
                                                        cfg.on_bad_row, cfg.chunk_rows, cfg.arrow_csv)}
   splits = [s for s in source.splits if s in (valid_split.TRAIN, valid_split.VALID)] if cache else [valid_split.TRAIN]
-  for split, frame in source.split_chunks(splits, contexts):
+  for frame, parts in source.split_parts(splits, contexts):
     if cache is not None:
-      cache.add(split, frame)
-    if split == valid_split.TRAIN:
-      stats.add(frame)
+      cache.add(frame, parts)
+    for split, rows in parts:
+      if split == valid_split.TRAIN:
+        stats.add(frame, rows)
   scenarios = [s for s in stats.rows if stats.rows[s] > 0]
   if cfg.scenarios:
     empty = [s for s in cfg.scenarios if s not in scenarios]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import pandas as pd
@@ -47,40 +47,49 @@ class Encoder:
                              np.array([f.statistics[scope][1] for f in spec.numerical], np.float64))
                      for scope in (spec.numerical[0].statistics if spec.numerical else {})}
 
-  def encode(self, frame: pd.DataFrame, scenario: str):
-    """Returns (categorical int64 [n, C], numerical float32 [n, N], labels, true_prob or None, oov counts)."""
+  def encode(self, frame: pd.DataFrame, scenario: str, rows: Optional[np.ndarray] = None):
+    """Returns (categorical int64 [n, C], numerical float32 [n, N], labels, true_prob or None, oov counts) of
+    the rows at positions `rows` of `frame`, in that order (None: every row): each column is gathered once,
+    by the copy its encoding makes anyway."""
     scope = self.spec.scope(scenario)
-    n = len(frame)
+    n = len(frame) if rows is None else len(rows)
     cat = np.zeros((n, len(self.spec.categorical)), np.int64)
     oov = {}
     for j, f in enumerate(self.spec.categorical):
       values = frame[f.name]
       if f.hash_bins:
-        cat[:, j] = tf.strings.to_hash_bucket_fast(values.to_numpy(dtype=str), f.hash_bins).numpy()
+        cat[:, j] = tf.strings.to_hash_bucket_fast(_taken(values.to_numpy(dtype=str), rows), f.hash_bins).numpy()
       else:
-        ids = _ids(self._lookup[scope][f.name], values)
-        oov[f.name] = int((ids == 0).sum() - (values == sources.MISSING_CATEGORY).sum())
+        ids = _ids(self._lookup[scope][f.name], values, rows)
+        oov[f.name] = int((ids == 0).sum() - _taken((values == sources.MISSING_CATEGORY).to_numpy(), rows).sum())
         cat[:, j] = ids
-    values = frame[[f.name for f in self.spec.numerical]].to_numpy(np.float64)  # one block, column-wise maths
+    # One block, column-wise maths; a fresh array either way, so that the frame is never written to.
+    values = frame[[f.name for f in self.spec.numerical]].to_numpy(np.float64)
+    values = np.array(values) if rows is None else np.take(values, rows, axis=0)
     for how, columns in self._by_normalization.items():
       values[:, columns] = statistics.transform(values[:, columns], how)
     mean, std = self._moments[scope] if self.spec.numerical else (0.0, 1.0)
     values -= mean  # in place: two fewer [n, N] float64 temporaries
     values /= std
     num = values.astype(np.float32)
-    labels = frame[self.spec.task_names].to_numpy(np.float32)
+    labels = _taken(frame[self.spec.task_names].to_numpy(np.float32), rows)
     true_prob = None
     if self.spec.has_true_probabilities:
-      true_prob = frame[[sources.true_prob_column(t) for t in self.spec.task_names]].to_numpy(np.float32)
+      true_prob = _taken(frame[[sources.true_prob_column(t) for t in self.spec.task_names]].to_numpy(np.float32),
+                         rows)
     return cat, num, labels, true_prob, oov
 
 
-def _ids(vocabulary: pd.Index, values: pd.Series) -> np.ndarray:
-  """Vocabulary position + 1 of each value; 0 (the OOV bucket) for a value not in it. A categorical is looked
-  up by its categories, each once."""
+def _taken(values: np.ndarray, rows: Optional[np.ndarray]) -> np.ndarray:
+  return values if rows is None else np.take(values, rows, axis=0)
+
+
+def _ids(vocabulary: pd.Index, values: pd.Series, rows: Optional[np.ndarray] = None) -> np.ndarray:
+  """Vocabulary position + 1 of each value (of those at `rows`); 0 (the OOV bucket) for a value not in it. A
+  categorical is looked up by its categories, each once."""
   if isinstance(values.dtype, pd.CategoricalDtype):
-    return (vocabulary.get_indexer(values.cat.categories) + 1)[values.cat.codes.to_numpy()]
-  return vocabulary.get_indexer(values) + 1
+    return (vocabulary.get_indexer(values.cat.categories) + 1)[_taken(values.cat.codes.to_numpy(), rows)]
+  return vocabulary.get_indexer(_taken(values.to_numpy(), rows)) + 1
 
 
 def serialize_rows(cat, num, labels, true_prob=None) -> np.ndarray:

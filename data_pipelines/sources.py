@@ -23,6 +23,8 @@ from data_pipelines.accounting import RowAccounting
 from data_pipelines.errors import InputError
 
 SCENARIO = '__scenario__'
+# A chunk and the rows of each split in it: [(split, positions, or None for every row)].
+ChunkParts = Tuple[pd.DataFrame, List[Tuple[str, Optional[np.ndarray]]]]
 TRUE_PROB_PREFIX = '__true__'
 MISSING_CATEGORY = '<missing>'  # never in a vocabulary, so a missing categorical value lands in the OOV bucket
 BAD_ROW_POLICIES = ('error', 'drop')
@@ -79,6 +81,13 @@ class Source(abc.ABC):
       for frame in self.chunks(split, contexts[split]):
         yield split, frame
 
+  def split_parts(self, splits: Sequence[str], contexts: Dict[str, ReadContext]) -> Iterator[ChunkParts]:
+    """(chunk, [(split, its rows' positions or None for all)]) for every chunk of `splits`: a source whose
+    splits share a chunk (a held-out valid split) names each split's rows instead of copying them apart, so
+    that their columns are gathered once, where they are encoded."""
+    for split, frame in self.split_chunks(splits, contexts):
+      yield frame, [(split, None)]
+
   def input_files(self) -> List[str]:
     """Every file the source will read; checked before any work starts."""
     return []
@@ -89,19 +98,29 @@ class Source(abc.ABC):
         raise InputError('input file not found', path=path)
 
 
-def by_scenario(frame: pd.DataFrame) -> Iterator[Tuple[str, pd.DataFrame]]:
-  """(scenario, its rows) of a canonical frame, in order of first appearance. A chunk of one scenario (a file
-  per scenario, as AliExpress has) is yielded as it is: grouping copies every column."""
+def scenario_rows(frame: pd.DataFrame, rows: Optional[np.ndarray] = None
+                  ) -> Iterator[Tuple[str, Optional[np.ndarray]]]:
+  """(scenario, positions of its rows) among `rows` (positions in `frame`, ascending; None: every row), in order
+  of first appearance. A chunk of one scenario (a file per scenario, as AliExpress has) keeps `rows` as they
+  are: None stays None, so nothing is gathered."""
   scenarios = frame[SCENARIO].to_numpy()
-  if len(scenarios) and (scenarios == scenarios[0]).all():
-    yield scenarios[0], frame
-  else:
-    yield from frame.groupby(SCENARIO, sort=False)
+  if rows is not None:
+    scenarios = scenarios[rows]
+  if not len(scenarios):
+    return
+  if (scenarios == scenarios[0]).all():
+    yield scenarios[0], rows
+    return
+  codes, names = pd.factorize(scenarios)  # in order of first appearance
+  for code, name in enumerate(names):
+    positions = np.flatnonzero(codes == code)
+    yield name, positions if rows is None else rows[positions]
 
 
 def take_rows(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
-  """The rows of `frame` where `rows` is True, indexed 0..n-1. (`reset_index` would copy them a second time.)"""
-  part = frame[rows]
+  """The rows of `frame` where `rows` (a mask, or positions) is True, indexed 0..n-1. (`reset_index` would copy
+  them a second time.)"""
+  part = frame[rows] if rows.dtype == bool else frame.take(rows)
   part.index = pd.RangeIndex(len(part))
   return part
 

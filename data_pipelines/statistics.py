@@ -9,7 +9,7 @@ from __future__ import annotations
 import collections
 import json
 import os
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -48,17 +48,19 @@ class StatisticsBuilder:
     # feature -> scope -> what the vocabulary kept of the train values, and why the rest share the OOV bucket
     self.vocabulary_report: Dict[str, Dict[str, dict]] = collections.defaultdict(dict)
 
-  def add(self, frame: pd.DataFrame) -> None:
-    for scenario, group in sources.by_scenario(frame):
+  def add(self, frame: pd.DataFrame, rows: Optional[np.ndarray] = None) -> None:
+    """Counts and moments of the rows at positions `rows` of `frame` (None: every row)."""
+    for scenario, positions in sources.scenario_rows(frame, rows):
       key = spec_lib.SHARED_SCOPE if self.scope == 'shared' else scenario
-      self.rows[scenario] += len(group)
+      self.rows[scenario] += len(frame) if positions is None else len(positions)
       if not self.hash_bins:
         for c in self.source.categorical:
-          self.counts[key][c].add(group[c])
+          self.counts[key][c].add(frame[c], positions)
       if not self.source.numerical:
         continue
       # One row per feature, each summed as one contiguous array (the same sums, bit for bit, as per column).
-      values = np.ascontiguousarray(group[self.source.numerical].to_numpy(np.float64).T)
+      values = frame[self.source.numerical].to_numpy(np.float64).T
+      values = np.ascontiguousarray(values) if positions is None else np.take(values, positions, axis=1)
       for i, c in enumerate(self.source.numerical):
         v = transform(values[i], self.source.normalization[c])
         m = self.moments[key].setdefault(c, np.zeros(3))
@@ -129,14 +131,16 @@ class ValueCounts:
   def __init__(self):
     self._parts = []
 
-  def add(self, values: pd.Series) -> None:
+  def add(self, values: pd.Series, rows: Optional[np.ndarray] = None) -> None:
+    """Counts the values at positions `rows` (None: every value)."""
     if isinstance(values.dtype, pd.CategoricalDtype):  # counted by code; a categorical lists unused values too
       codes = values.cat.codes.to_numpy()
+      codes = codes if rows is None else codes[rows]
       n = np.bincount(codes[codes >= 0], minlength=len(values.cat.categories))
       used = np.flatnonzero(n)
       part = pd.Series(n[used], index=values.cat.categories[used])
     else:
-      part = values.value_counts(sort=False)
+      part = (values if rows is None else values.iloc[rows]).value_counts(sort=False)
     self._parts.append(part)
     if len(self._parts) >= self.MERGE_EVERY:
       self._parts = [self._total()]

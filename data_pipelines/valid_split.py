@@ -56,28 +56,34 @@ class HeldOutValidation(sources.Source):
     # The valid pass re-reads the train files; their reads and drops were counted by the train pass.
     inner_ctx = ctx if split == TRAIN else sources.ReadContext(
         TRAIN, accounting_lib.RowAccounting(), ctx.on_bad_row, ctx.chunk_rows, ctx.arrow_csv)
-    for part_split, part in self._divided(inner_ctx):
-      if part_split == split:
-        yield part
+    for frame, parts in self._divided(inner_ctx, [split]):
+      for _, rows in parts:
+        yield sources.take_rows(frame, rows)
 
   def split_chunks(self, splits, contexts) -> Iterator[Tuple[str, pd.DataFrame]]:
+    for frame, parts in self.split_parts(splits, contexts):
+      for split, rows in parts:
+        yield split, frame if rows is None else sources.take_rows(frame, rows)
+
+  def split_parts(self, splits, contexts) -> Iterator[sources.ChunkParts]:
     """Train and valid from one read of the train files (they are most of the rows), then the other splits."""
     for split in splits:
       if split == TRAIN:
-        yield from self._divided(contexts[TRAIN], with_valid=VALID in splits)
+        yield from self._divided(contexts[TRAIN], [s for s in (TRAIN, VALID) if s in splits])
       elif split != VALID or TRAIN not in splits:
-        yield from ((split, frame) for frame in self.chunks(split, contexts[split]))
+        yield from ((frame, [(split, None)]) for frame in self.chunks(split, contexts[split]))
 
-  def _divided(self, ctx: sources.ReadContext, with_valid: bool = True) -> Iterator[Tuple[str, pd.DataFrame]]:
-    """(train, rows) and (valid, rows) of each chunk of the inner train split, read and counted in `ctx`; each
-    held-out row's read moves to valid."""
+  def _divided(self, ctx: sources.ReadContext, splits: List[str]) -> Iterator[sources.ChunkParts]:
+    """Each chunk of the inner train split, read and counted in `ctx`, with the positions of its rows in each
+    of `splits` (train, valid or both); each held-out row's read moves to valid."""
     for chunk_no, frame in enumerate(self.inner.chunks(TRAIN, ctx)):
       held = self._held_out(chunk_no, len(frame))
       for scenario, n in frame.loc[held, sources.SCENARIO].value_counts().items():
         ctx.accounting.move_read(TRAIN, VALID, scenario, int(n))
-      for split, rows in ((TRAIN, ~held), (VALID, held)):
-        if rows.any() and (split == TRAIN or with_valid):
-          yield split, sources.take_rows(frame, rows)
+      parts = [(split, np.flatnonzero(held if split == VALID else ~held)) for split in splits]
+      parts = [(split, rows) for split, rows in parts if len(rows)]
+      if parts:
+        yield frame, parts
 
 
 def with_validation(source: sources.Source, fraction: float, seed: int) -> sources.Source:

@@ -54,10 +54,32 @@ def test_moments_and_groups_are_those_of_each_scenario():
     assert dict(builder.counts[scenario]['c'].items()) == group['c'].value_counts().to_dict()
 
 
-def test_by_scenario_keeps_a_one_scenario_chunk_whole_and_groups_the_others():
+def test_scenario_rows_keep_a_one_scenario_chunk_whole_and_group_the_others():
   one = pd.DataFrame({'x': [1, 2], sources.SCENARIO: ['a', 'a']})
-  [(name, group)] = list(sources.by_scenario(one))
-  assert name == 'a' and group is one
-  mixed = pd.DataFrame({'x': [1, 2, 3], sources.SCENARIO: ['b', 'a', 'b']})
-  assert [(s, g['x'].tolist()) for s, g in sources.by_scenario(mixed)] == [('b', [1, 3]), ('a', [2])]
-  assert list(sources.by_scenario(mixed.iloc[:0])) == []
+  assert list(sources.scenario_rows(one)) == [('a', None)]  # nothing to gather
+  [(name, rows)] = list(sources.scenario_rows(one, np.array([1])))
+  assert name == 'a' and rows.tolist() == [1]
+  mixed = pd.DataFrame({'x': [1, 2, 3, 4], sources.SCENARIO: ['b', 'a', 'b', 'c']})
+  assert [(s, r.tolist()) for s, r in sources.scenario_rows(mixed)] == [('b', [0, 2]), ('a', [1]), ('c', [3])]
+  # Among some rows: positions in the whole chunk, scenarios in order of first appearance among those rows.
+  assert [(s, r.tolist()) for s, r in sources.scenario_rows(mixed, np.array([1, 2, 3]))] == [
+      ('a', [1]), ('b', [2]), ('c', [3])]
+  assert list(sources.scenario_rows(mixed.iloc[:0])) == []
+  assert list(sources.scenario_rows(mixed, np.array([], np.int64))) == []
+
+
+def test_statistics_of_some_rows_are_those_of_the_rows_taken_apart():
+  rng = np.random.default_rng(2)
+  n = 60
+  frame = pd.DataFrame({'c': pd.Categorical([f'x{j % 4}' for j in range(n)]), 'p': rng.normal(size=n),
+                        'q': rng.lognormal(size=n), sources.SCENARIO: list(rng.choice(['a', 'b'], n))})
+  rows = np.flatnonzero(rng.random(n) < 0.7)
+  source = _source(['p', 'q'], {'p': 'standard', 'q': 'log_standard'})
+  some, apart = statistics.StatisticsBuilder(source, 'scenario'), statistics.StatisticsBuilder(source, 'scenario')
+  some.add(frame, rows)
+  apart.add(sources.take_rows(frame, rows))
+  assert some.rows == apart.rows
+  for scenario in ('a', 'b'):
+    for c in ('p', 'q'):  # bit for bit: the same values summed in the same order
+      assert some.moments[scenario][c].tolist() == apart.moments[scenario][c].tolist()
+    assert dict(some.counts[scenario]['c'].items()) == dict(apart.counts[scenario]['c'].items())
