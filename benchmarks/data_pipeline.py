@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,6 +41,8 @@ flags.DEFINE_integer('scale', 10, 'The larger size, as a multiple of the 1x rows
 flags.DEFINE_integer('batch_size', 512, 'Batch size of both the pipeline and the training step.')
 flags.DEFINE_string('output', os.path.join(REPO, 'benchmarks', 'results', 'data_pipeline.md'), 'Report file.')
 flags.DEFINE_integer('csv_rows', 1_000_000, 'Rows of the AliExpress-layout CSV prepare is timed on; 0 skips it.')
+flags.DEFINE_integer('repeats', 3, 'Runs of each CSV measurement; the report gives the median time (runs here '
+                     'vary by about a second) and the largest peak RSS.')
 flags.DEFINE_string('child', '', 'internal: run one measurement (prepare|stream|prepare_csv|prepare_csv_pandas|'
                     'prepare_csv_one_thread|read_csv|arrow_read|arrow_stream), print JSON.')
 flags.DEFINE_string('data', '', 'internal: data folder of the child.')
@@ -135,15 +138,22 @@ def _csv_prepare(work: str) -> dict:
   for name, rows in (('tenth', FLAGS.csv_rows // 10), ('full', FLAGS.csv_rows)):
     csv = os.path.join(work, f'csv_{name}')
     _write_aliexpress_csv(csv, rows)
-    out[f'prepare_{name}'] = _measure('prepare_csv', os.path.join(work, f'prepared_{name}'), csv=csv)
+    out[f'prepare_{name}'] = _repeated('prepare_csv', os.path.join(work, f'prepared_{name}'), csv)
     if name == 'full':
-      out['read_csv'] = _measure('read_csv', '', csv=csv)
-      out['arrow_read'] = _measure('arrow_read', '', csv=csv)
-      out['arrow_stream'] = _measure('arrow_stream', '', csv=csv)
-      out['prepare_pandas'] = _measure('prepare_csv_pandas', os.path.join(work, 'prepared_pandas'), csv=csv)
-      out['prepare_one_thread'] = _measure('prepare_csv_one_thread', os.path.join(work, 'prepared_one'), csv=csv)
+      out['read_csv'] = _repeated('read_csv', '', csv)
+      out['arrow_read'] = _repeated('arrow_read', '', csv)
+      out['arrow_stream'] = _repeated('arrow_stream', '', csv)
+      out['prepare_pandas'] = _repeated('prepare_csv_pandas', os.path.join(work, 'prepared_pandas'), csv)
+      out['prepare_one_thread'] = _repeated('prepare_csv_one_thread', os.path.join(work, 'prepared_one'), csv)
       out['megabytes'] = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(csv) for f in fs) / 2**20
   return out
+
+
+def _repeated(kind: str, data: str, csv: str) -> dict:
+  """`FLAGS.repeats` runs of one CSV measurement: the median seconds, the largest peak RSS."""
+  runs = [_measure(kind, data, csv=csv) for _ in range(FLAGS.repeats)]
+  return {'rows': runs[0]['rows'], 'seconds': statistics.median(r['seconds'] for r in runs),
+          'peak_rss_mib': max(r['peak_rss_mib'] for r in runs)}
 
 
 def _throughput(data: str) -> dict:
@@ -221,7 +231,7 @@ def main(argv) -> None:
   prep_ratio = mem['prepare_nx']['peak_rss_mib'] / mem['prepare_1x']['peak_rss_mib']
   stream_ratio = mem['stream_nx']['peak_rss_mib'] / mem['stream_1x']['peak_rss_mib']
   cmd = 'python benchmarks/data_pipeline.py ' + ' '.join(
-      f'--{k}={getattr(FLAGS, k)}' for k in ('rows_per_scenario', 'scale', 'batch_size', 'csv_rows'))
+      f'--{k}={getattr(FLAGS, k)}' for k in ('rows_per_scenario', 'scale', 'batch_size', 'csv_rows', 'repeats'))
   lines = [
       '# Input pipeline benchmark', '',
       f'Command: `{cmd}`  ',
@@ -253,6 +263,7 @@ def main(argv) -> None:
     lines += [
         f'## Prepare of an AliExpress processed-layout CSV ({full["rows"]:,} rows, 4 countries, '
         f'{csv["megabytes"]:,.0f} MB)', '',
+        f'Seconds: the median of {FLAGS.repeats} runs of each; peak RSS: the largest.', '',
         '| measure | seconds | rows/s | peak RSS MiB |', '|---|---|---|---|',
         f'| `pandas.read_csv` of every file | {read["seconds"]:.1f} | {read["rows"] / read["seconds"]:,.0f} | '
         f'{read["peak_rss_mib"]:.0f} |',
@@ -272,12 +283,14 @@ def main(argv) -> None:
         f'**{full["rows"] / full["seconds"]:,.0f} rows/s** (target >= 150,000); peak RSS full / tenth: '
         f'**{full["peak_rss_mib"] / tenth["peak_rss_mib"]:.2f}**. Prepare parses each file once, with pyarrow '
         'in a thread of its own (two parse blocks at a time, on both cores) while the rows are clean, and takes '
-        'the columns that path has checked as they are (data_pipelines/arrow_csv.py): the statistics '
-        'pass keeps the train and valid chunks it parsed on disk for the encoding pass (`--cache_chunks`), so '
-        'that its memory does not grow with the rows, and the encoding pass writes fixed-width records with '
+        'the columns that path has checked as they are (data_pipelines/arrow_csv.py; the caller checks and '
+        'converts a parsed chunk while the next one is parsed): the statistics pass keeps the chunks it parsed '
+        'on disk for the encoding pass (`--cache_chunks`; the float columns as one array, a held-out valid '
+        'split as row positions, not a copy), so that its memory does not grow with the rows, and the encoding '
+        'pass gathers each part\'s rows once and writes fixed-width records with '
         'their TFRecord checksums computed on whole columns (data_pipelines/crc32c.py), encoded and framed in '
         '`--encode_threads` threads (numpy releases the GIL for its column work) and written and hashed in order '
-        'by the main thread. `read_csv` times vary by about 20% between runs here.', '']
+        'by the main thread.', '']
   report_file.publish(lines, FLAGS.output)
 
 
