@@ -7,7 +7,7 @@ import tensorflow as tf
 import tensorflow_federated as tff
 
 from federated import aggregators as agg
-from federated import conflicts
+from federated import conflicts, personalization
 from federated.conflicts import cagrad, pcgrad
 from federated.personalization import attention
 from federated import runtime
@@ -68,6 +68,18 @@ class PersonalizationTest(tf.test.TestCase):
     self.assertAllClose(w[0], [e2 / (2 * e2 + 1), e2 / (2 * e2 + 1), 1 / (2 * e2 + 1)])
     same = agg.personalize(_t([[2, 1], [2, 1]]), _t([1, 1]), AggregationConfig())
     self.assertAllClose(same, [[2, 1], [2, 1]])
+
+  def test_attention_counts_adds_the_log_of_each_clients_examples(self):
+    u = _t([[1, 0], [1, 0], [0, 1]])
+    cfg = AggregationConfig(personalization='attention_counts')
+    w = personalization.get('attention_counts')(u, _t([1, 1, 1]), cfg)
+    self.assertAllClose(w, attention.attention_weights(u, cfg.tau))  # equal sizes: the specification's
+    w = personalization.get('attention_counts')(u, _t([100, 1, 0]), cfg)
+    # cos / tau: 2 for the same direction, 0 for orthogonal ones; then + log n (a count of 0 counts as 1)
+    logits = np.array([[2 + np.log(100), 2, 0], [2 + np.log(100), 2, 0], [np.log(100), 0, 2]])
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    self.assertAllClose(w, expected, atol=1e-5)
+    self.assertGreater(w[1, 0], 0.95)  # the small client leans on the large one
 
   def test_mean_is_example_weighted(self):
     out = agg.personalize(_t([[1, 0], [0, 1]]), _t([3, 1]), AggregationConfig(personalization='mean'))

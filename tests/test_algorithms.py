@@ -9,6 +9,7 @@ from absl import flags
 from data_pipelines import flagconfig
 from federated import algorithms, conflicts, personalization
 from federated.algorithm import FAMILIES, Algorithm, uniform_template
+from federated.algorithms import pfmsmtrec
 from federated.cli import algorithms as algorithms_cli
 from federated.config import AggregationConfig, TrainConfig
 from federated.registry import ModuleRegistry
@@ -56,7 +57,7 @@ def test_the_cli_choices_come_from_the_registries():
   assert values['algorithm'].parser.enum_values == list(algorithms.names())
   assert values['conflict'].parser.enum_values == list(conflicts.names()) == ['cagrad', 'none', 'pcgrad']
   assert values['personalization'].parser.enum_values == list(personalization.names()) == [
-      'attention', 'fedamp', 'hyper_ca', 'hyper_cross', 'mean']
+      'attention', 'attention_counts', 'fedamp', 'hyper_ca', 'hyper_cross', 'mean']
   assert values['tower_personalization'].parser.enum_values == [''] + list(personalization.names())
   with pytest.raises(ValueError, match='conflict methods must be among'):
     AggregationConfig(conflict='mgda')
@@ -107,6 +108,27 @@ def test_the_logistic_reference_is_a_linear_model_per_scenario():
   assert {a.role for a in T.assign(logistic.template_for(model), model)} == {T.LOCAL}
   out = model({'categorical': np.array([[1, 2]]), 'numerical': np.zeros((1, 0), np.float32)})
   assert np.allclose(out['ctr'], 0.5)  # zero weights: every probability 1/2 before training
+
+
+def test_the_sized_variant_personalizes_every_task_part_with_its_tower_and_mixes_by_size():
+  sized, inputs = algorithms.get('pfmsmtrec_sized'), algorithms.get('pfmsmtrec_personal_inputs')
+  assert sized.family == 'variant' and not sized.paper and sized.loss_terms == inputs.loss_terms
+  agg = sized.aggregation(AggregationConfig())
+  assert agg.personalization == agg.tower_personalization == 'attention_counts'
+  model = models.build_model(config_lib.ModelInputs(('a',), (5,), 2, ('ctr', 'ctcvr')), config_lib.ModelConfig(seed=0))
+  g = model.layer_groups()
+  roles = {a.path: (a.role, a.group) for a in T.assign(sized.template_for(model, True), model)}
+  base = {a.path: (a.role, a.group) for a in T.assign(inputs.template_for(model, True), model)}
+  local = {p for p, (role, _) in roles.items() if role == T.LOCAL}
+  assert local and all('batch_norm' in p for p in local)  # federated BN; no weight learns from one scenario alone
+  for task in ('ctr', 'ctcvr'):
+    layers = list(g['task_experts'].get(task, ())) + [g['gates'][task], g['towers'][task]]
+    paths = [p for p in roles if p.split('/')[0] in layers and p not in local]
+    assert paths and {roles[p] for p in paths} == {(T.PERSONALIZED, T.tower_group(task))}
+  assert {p: r for p, r in roles.items() if base[p][0] != T.LOCAL} == {
+      p: r for p, r in base.items() if r[0] != T.LOCAL}  # the rest as in pfmsmtrec_personal_inputs
+  with pytest.raises(ValueError, match='needs tower_aggregation'):
+    pfmsmtrec.template_rules(model, True, tower_aggregation=False, personal_tasks=True)
 
 
 def test_the_personal_inputs_variant_personalizes_the_embeddings_only_under_one_encoding():

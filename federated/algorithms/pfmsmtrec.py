@@ -16,8 +16,13 @@ from pfmsmt_tf import template as T
 INPUTS_GROUP = 'inputs'
 
 
-def template_rules(model, shared_inputs: bool, federated_bn: bool = True,
-                   tower_aggregation: bool = True, personal_inputs: bool = False) -> T.Template:
+def template_rules(model, shared_inputs: bool, federated_bn: bool = True, tower_aggregation: bool = True,
+                   personal_inputs: bool = False, personal_tasks: bool = False) -> T.Template:
+  """The default template; the flags are the variants' and ablations' departures from it. `personal_tasks`
+  makes each task's expert(s), gate and tower one personalized group (the tower's) instead of local parts
+  beside a personalized tower."""
+  if personal_tasks and not tower_aggregation:
+    raise ValueError('personal_tasks personalizes the towers with the task parts; it needs tower_aggregation')
   g = model.layer_groups()
   rules = list(T.batch_norm_rules(model)) if federated_bn else []
   if shared_inputs and personal_inputs:  # one encoding, a personalized mix of its embeddings per scenario
@@ -28,10 +33,15 @@ def template_rules(model, shared_inputs: bool, federated_bn: bool = True,
     rules.append(T.Rule(T.GLOBAL, T.layer_globs(g['global_experts'])))
   if g['scenario_experts']:
     rules.append(T.Rule(T.PERSONALIZED, T.layer_globs(g['scenario_experts']), group=T.EXPERTS_GROUP))
+  towers = g['towers']
+  if personal_tasks:
+    for task, tower in towers.items():
+      layers = list(g['task_experts'].get(task, ())) + ([g['gates'][task]] if task in g['gates'] else []) + [tower]
+      rules.append(T.Rule(T.PERSONALIZED, T.layer_globs(layers), group=T.tower_group(task)))
+    return T.Template('', tuple(rules))
   task_layers = [n for layer_names in g['task_experts'].values() for n in layer_names] + list(g['gates'].values())
   if task_layers:
     rules.append(T.Rule(T.LOCAL, T.layer_globs(task_layers)))
-  towers = g['towers']
   if tower_aggregation:
     rules += [T.Rule(T.PERSONALIZED, T.layer_globs([name]), group=T.tower_group(task)) for task, name in towers.items()]
   else:
