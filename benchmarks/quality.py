@@ -69,6 +69,9 @@ flags.DEFINE_string('tuned_from', '', 'With --tuned: the settings of another dat
                     'reuses them, instead of searching on this dataset.')
 flags.DEFINE_list('train_seeds', [], 'Train only these seeds, in this order (e.g. 4,3 in a second process while the '
                   'first goes 0, 1, 2); the report reads every finished run.')
+flags.DEFINE_string('suffix', '', 'Names a set of runs apart from the dataset\'s main ones: its reports are '
+                    'quality_<dataset>_<suffix>.*, its runs <workdir>/<dataset>_<suffix> and <ledger>/<dataset>_<suffix> '
+                    '(e.g. a variant\'s rule, trained at other code than the main reports).')
 flags.DEFINE_integer('rounds', 10, 'Communication rounds (the same for every algorithm).')
 flags.DEFINE_integer('rows_per_scenario', 25_000, 'synthetic: rows per scenario.')
 flags.DEFINE_string('census_input', CENSUS, 'census: the raw Census-Income file or folder.')
@@ -79,8 +82,9 @@ flags.DEFINE_string('ledger', os.path.join(REPO, 'benchmarks', 'results', 'ledge
 FLAGS = flags.FLAGS
 
 
-def targets(table, dataset: str, oracle) -> list:
-  """One line per target of the issue, met or missed, with the numbers."""
+def targets(table, dataset: str, oracle, results=()) -> list:
+  """One line per target of the issue, met or missed, with the numbers; a variant's difference to the best
+  federated baseline with its paired 95% interval where `results` (the runs) are given."""
   means = {r.algorithm: r.auc_mean for r in table.itertuples() if r.scenario == comparison.MEAN}
   if 'pfmsmtrec' not in means:
     return []
@@ -104,8 +108,12 @@ def targets(table, dataset: str, oracle) -> list:
   for a in VARIANTS:  # beyond ALGORITHM.md: held to the same target, with its own row
     if a in means and baselines:
       best = max(baselines, key=baselines.get)
+      against = f'{means[a] - baselines[best]:+.4f}'
+      if results:
+        pair = comparison.paired_differences(list(results), best).set_index('algorithm').loc[a]
+        against = f'{pair.diff_mean:+.4f} [{pair.ci_low:+.4f}, {pair.ci_high:+.4f}]'
       lines.append(f'- variant {a}: {means[a]:.4f}, {means[a] - ours:+.4f} against pfmsmtrec, '
-                   f'{means[a] - baselines[best]:+.4f} against the best federated baseline ({best})')
+                   f'{against} against the best federated baseline ({best})')
   for a in ABLATIONS:
     if a in means:
       lines.append(f'- {a}: {means[a]:.4f}; the module it removes is worth {ours - means[a]:+.4f} mean AUC')
@@ -195,6 +203,7 @@ def main(argv) -> None:
     else:
       raise app.UsageError(f'unknown dataset {dataset!r}')
     name = f'{dataset}_quick' if FLAGS.quick else f'{dataset}_tuned' if FLAGS.tuned else dataset
+    name += f'_{FLAGS.suffix}' if FLAGS.suffix else ''
     train_cfg = TrainConfig(rounds=FLAGS.rounds, eval_every=1, select=FLAGS.select, output='-')
     out, book = os.path.join(FLAGS.workdir, name), FLAGS.ledger and os.path.join(FLAGS.ledger, name)
     if book:
@@ -215,7 +224,7 @@ def main(argv) -> None:
       print(f'{dataset}: no finished runs yet')
       continue
     table = comparison.summarize(results)
-    lines = targets(table, dataset, comparison.oracle_row(results))
+    lines = targets(table, dataset, comparison.oracle_row(results), results)
     finished = {a: sum(m['algorithm'] == a for m in results) for a in dict.fromkeys(m['algorithm'] for m in results)}
     notes = [f'{len(exp.compare.planned())} algorithms x {seeds} seed(s) planned ({len(results)} runs finished: '
              + ', '.join(f'{a} {n}' for a, n in finished.items()) + f'), {FLAGS.rounds} rounds'
@@ -229,7 +238,8 @@ def main(argv) -> None:
                               'without --report_only trained them.' if FLAGS.report_only else ''),
              '', 'Targets:', '', *lines]
     os.makedirs(FLAGS.results, exist_ok=True)
-    comparison.write_report(results, FLAGS.results, command, title=f'Quality: {dataset}', stem=f'quality_{name}',
+    title = f'Quality: {dataset}' + (f' ({FLAGS.suffix})' if FLAGS.suffix else '')
+    comparison.write_report(results, FLAGS.results, command, title=title, stem=f'quality_{name}',
                             notes=notes, plots=False, reference='pfmsmtrec' if 'pfmsmtrec' in finished else None)
     print('\n'.join([f'{dataset}:'] + lines), flush=True)
     print(f'wrote {os.path.join(FLAGS.results, f"quality_{name}.md")}')

@@ -32,3 +32,14 @@ def test_an_interval_across_zero_is_a_tie_not_a_win(tmp_path):
   path = _paired(tmp_path, [('ditto', 0.001, -0.001, 0.003), ('fedavg', -0.02, -0.03, -0.01)])
   assert render_readme.verdict(path) == ('not shown: behind none, ahead of 1 of 2, tied with '
                                          'ditto (+0.0010 [-0.0010, +0.0030])')
+
+
+def test_each_reports_variant_lines_are_gathered_under_their_report(tmp_path, monkeypatch):
+  (tmp_path / 'quality_a.md').write_text('# a\n\nTargets:\n\n- variant v: 0.8000, +0.0200 against pfmsmtrec, '
+                                         '+0.0015 [+0.0003, +0.0027] against the best federated baseline (ditto)\n')
+  (tmp_path / 'quality_b.md').write_text('# b\n\nno variant here\n')
+  monkeypatch.setattr(render_readme, 'RESULTS', str(tmp_path))
+  monkeypatch.setattr(render_readme, 'ORDER', [('quality_a.md', 'x'), ('quality_b.md', 'y'), ('quality_c.md', 'z')])
+  [line] = [l for l in render_readme.headlines() if l.startswith('**The variants')]
+  assert line.endswith(': a: v: 0.8000, +0.0200 against pfmsmtrec, +0.0015 [+0.0003, +0.0027] against the best '
+                       'federated baseline (ditto).')
