@@ -26,7 +26,8 @@ ORDER = [  # (file, what produced it)
     # at default settings and at the code of today, not at the tuned plan's.
     *[(f'quality_{d}_sized.md', f'python benchmarks/quality.py --datasets={d} --suffix=sized '
        f'--algorithms=pfmsmtrec,pfmsmtrec_sized,pfmsmtrec_personal_inputs,{best}')
-      for d, best in (('synthetic', 'ditto'), ('census', 'fedavg'), ('synthetic_unequal', 'ditto,fedavg'))],
+      for d, best in (('synthetic', 'ditto'), ('census', 'fedavg'), ('synthetic_unequal', 'ditto,fedavg'),
+                      ('synthetic_clustered', 'ditto,fedavg'))],
     ('quality_synthetic.md', 'python benchmarks/quality.py --datasets=synthetic'),
     ('telemetry_synthetic.md', 'python benchmarks/telemetry.py --datasets=synthetic'),
     ('quality_census.md', 'python benchmarks/quality.py --datasets=census'),
