@@ -105,12 +105,13 @@ def targets(table, dataset: str, oracle, results=()) -> list:
     gap = oracle[comparison.MEAN] - ours
     lines.append(f'- target within 0.01 of the oracle: {"met" if gap <= 0.01 else "MISSED"} '
                  f'(oracle {oracle[comparison.MEAN]:.4f}, gap {gap:.4f})')
+  best = max(baselines, key=baselines.get) if baselines else None
+  pairs = comparison.paired_differences(list(results), best).set_index('algorithm') if results and best else None
   for a in VARIANTS:  # beyond ALGORITHM.md: held to the same target, with its own row
     if a in means and baselines:
-      best = max(baselines, key=baselines.get)
       against = f'{means[a] - baselines[best]:+.4f}'
-      if results:
-        pair = comparison.paired_differences(list(results), best).set_index('algorithm').loc[a]
+      if pairs is not None:
+        pair = pairs.loc[a]
         against = f'{pair.diff_mean:+.4f} [{pair.ci_low:+.4f}, {pair.ci_high:+.4f}]'
       lines.append(f'- variant {a}: {means[a]:.4f}, {means[a] - ours:+.4f} against pfmsmtrec, '
                    f'{against} against the best federated baseline ({best})')

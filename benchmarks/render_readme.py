@@ -88,26 +88,24 @@ def headlines() -> list:
       verdicts.append(f'{name[len("quality_"):-3]}: {verdict(paired)}')
   lines = ['**Is pfmsmtrec ahead of every competitor, with the 95% interval of the paired difference above 0?** '
            '(the difference is competitor minus pfmsmtrec) ' + '; '.join(verdicts) + '.', ''] if verdicts else []
-  variants = []  # each report's variant lines, which name the best federated baseline and the difference to it
+  variants, reports = [], []  # each report's variant lines (against its best federated baseline), its sentence
   for name, _ in ORDER:
     path = os.path.join(RESULTS, name)
     if name.startswith('quality_') and os.path.exists(path):
-      variants += [f'{name[len("quality_"):-3]}: {l[len("- variant "):]}' for l in open(path).read().splitlines()
-                   if l.startswith('- variant ')]
+      text = open(path).read().splitlines()
+      variants += [f'{name[len("quality_"):-3]}: {l[len("- variant "):]}' for l in text if l.startswith('- variant ')]
+      found = [l for l in text if l.startswith('Paired by seed')]
+      if found:
+        reports.append(f'- **{name[len("quality_"):-3]}**: {found[0]}')
+    if name == 'defaults.md' and os.path.exists(path):
+      found = [l for l in open(path).read().splitlines() if l.startswith('Against the logistic reference')]
+      if found:
+        reports.append(f'- **logistic reference**: {found[0]}')
   if variants:
     lines += ['**The variants beyond the specification** (docs/CHOICES.md), against pfmsmtrec and against the '
               'best federated baseline of the same report (variant minus baseline, with its paired 95% interval '
               'where the report gives one): ' + '; '.join(variants) + '.', '']
-  for name, _ in ORDER:
-    path = os.path.join(RESULTS, name)
-    if name.startswith('quality_') and os.path.exists(path):
-      found = [l for l in open(path).read().splitlines() if l.startswith('Paired by seed')]
-      if found:
-        lines.append(f'- **{name[len("quality_"):-3]}**: {found[0]}')
-    if name == 'defaults.md' and os.path.exists(path):
-      found = [l for l in open(path).read().splitlines() if l.startswith('Against the logistic reference')]
-      if found:
-        lines.append(f'- **logistic reference**: {found[0]}')
+  lines += reports
   return lines + [''] if lines else []
 
 

@@ -18,6 +18,8 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
+from data_pipelines import sources
+
 
 class ChunkCache:
   """An ordered list of (chunk, its splits' rows) on disk, under a scratch folder of `parent` removed by `close`."""
@@ -42,7 +44,7 @@ class ChunkCache:
       if split not in self.splits:
         self.splits.append(split)
 
-  def chunks(self) -> Iterator[Tuple[pd.DataFrame, List[Tuple[str, Optional[np.ndarray]]]]]:
+  def chunks(self) -> Iterator[sources.ChunkParts]:
     """Every (chunk, parts) in the order added, the chunk's float columns last; each file is deleted once
     read."""
     for stem in self._files:

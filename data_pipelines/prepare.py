@@ -174,6 +174,7 @@ def _encode_into(work: str, source: sources.Source, cfg: PrepareConfig, log, cac
   in_flight = collections.deque()
   with concurrent.futures.ThreadPoolExecutor(cfg.encode_threads, thread_name_prefix='encode') as pool:
     for frame, parts in chunks:
+      numerical = encoder.numerical_block(frame)  # once per chunk, for every part encoded from it
       for split, split_rows in parts:
         for scenario, rows in sources.scenario_rows(frame, split_rows):
           n = len(frame) if rows is None else len(rows)
@@ -183,7 +184,7 @@ def _encode_into(work: str, source: sources.Source, cfg: PrepareConfig, log, cac
           if cfg.shuffle_rows:
             order = order_rng.permutation(n)
             rows = order if rows is None else rows[order]
-          in_flight.append((split, scenario, pool.submit(_encode_rows, encoder, frame, scenario, rows)))
+          in_flight.append((split, scenario, pool.submit(_encode_rows, encoder, frame, scenario, rows, numerical)))
           while len(in_flight) > cfg.encode_threads:  # bounds memory: a few chunks at a time
             write(*in_flight.popleft())
     while in_flight:
@@ -216,10 +217,10 @@ def _encode_into(work: str, source: sources.Source, cfg: PrepareConfig, log, cac
   return summary
 
 
-def _encode_rows(encoder: records.Encoder, frame, scenario: str, rows):
+def _encode_rows(encoder: records.Encoder, frame, scenario: str, rows, numerical):
   """(framed TFRecord rows, labels, true probabilities or None, OOV counts) of the rows of `scenario` at
   positions `rows` of `frame`, in that order (None: every row)."""
-  cat, num, labels, true_prob, oov = encoder.encode(frame, scenario, rows)
+  cat, num, labels, true_prob, oov = encoder.encode(frame, scenario, rows, numerical)
   return records.frame_records(records.serialize_rows(cat, num, labels, true_prob)), labels, true_prob, oov
 
 

@@ -47,10 +47,16 @@ class Encoder:
                              np.array([f.statistics[scope][1] for f in spec.numerical], np.float64))
                      for scope in (spec.numerical[0].statistics if spec.numerical else {})}
 
-  def encode(self, frame: pd.DataFrame, scenario: str, rows: Optional[np.ndarray] = None):
+  def numerical_block(self, frame: pd.DataFrame) -> np.ndarray:
+    """[n, N] float64: the frame's numerical columns, as `encode` reads them (one selection of a chunk, which
+    copies it, for all the parts encoded from it)."""
+    return frame[[f.name for f in self.spec.numerical]].to_numpy(np.float64)
+
+  def encode(self, frame: pd.DataFrame, scenario: str, rows: Optional[np.ndarray] = None,
+             numerical: Optional[np.ndarray] = None):
     """Returns (categorical int64 [n, C], numerical float32 [n, N], labels, true_prob or None, oov counts) of
     the rows at positions `rows` of `frame`, in that order (None: every row): each column is gathered once,
-    by the copy its encoding makes anyway."""
+    by the copy its encoding makes anyway. `numerical`: `numerical_block(frame)`, when the caller has it."""
     scope = self.spec.scope(scenario)
     n = len(frame) if rows is None else len(rows)
     cat = np.zeros((n, len(self.spec.categorical)), np.int64)
@@ -64,7 +70,7 @@ class Encoder:
         oov[f.name] = int((ids == 0).sum() - _taken((values == sources.MISSING_CATEGORY).to_numpy(), rows).sum())
         cat[:, j] = ids
     # One block, column-wise maths; a fresh array either way, so that the frame is never written to.
-    values = frame[[f.name for f in self.spec.numerical]].to_numpy(np.float64)
+    values = self.numerical_block(frame) if numerical is None else numerical
     values = np.array(values) if rows is None else np.take(values, rows, axis=0)
     for how, columns in self._by_normalization.items():
       values[:, columns] = statistics.transform(values[:, columns], how)

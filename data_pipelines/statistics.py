@@ -50,6 +50,8 @@ class StatisticsBuilder:
 
   def add(self, frame: pd.DataFrame, rows: Optional[np.ndarray] = None) -> None:
     """Counts and moments of the rows at positions `rows` of `frame` (None: every row)."""
+    # One row per feature, each summed as one contiguous array (the same sums, bit for bit, as per column).
+    block = frame[self.source.numerical].to_numpy(np.float64).T if self.source.numerical else None
     for scenario, positions in sources.scenario_rows(frame, rows):
       key = spec_lib.SHARED_SCOPE if self.scope == 'shared' else scenario
       self.rows[scenario] += len(frame) if positions is None else len(positions)
@@ -58,9 +60,7 @@ class StatisticsBuilder:
           self.counts[key][c].add(frame[c], positions)
       if not self.source.numerical:
         continue
-      # One row per feature, each summed as one contiguous array (the same sums, bit for bit, as per column).
-      values = frame[self.source.numerical].to_numpy(np.float64).T
-      values = np.ascontiguousarray(values) if positions is None else np.take(values, positions, axis=1)
+      values = np.ascontiguousarray(block) if positions is None else np.take(block, positions, axis=1)
       for i, c in enumerate(self.source.numerical):
         v = transform(values[i], self.source.normalization[c])
         m = self.moments[key].setdefault(c, np.zeros(3))
