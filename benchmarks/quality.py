@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -67,6 +68,10 @@ flags.DEFINE_integer('budget', 12, 'With --tuned: trials per algorithm, the same
 flags.DEFINE_string('tuned_from', '', 'With --tuned: the settings of another dataset\'s finished searches (e.g. '
                     'synthetic for synthetic_clustered, census for census_sex), as the tuned plan in docs/CHOICES.md '
                     'reuses them, instead of searching on this dataset.')
+flags.DEFINE_string('searches_from', '', 'With --tuned: copy the finished searches of DATASET\'s tuned report (e.g. '
+                    'census) for the algorithms that have one, and search only the others here, with the same '
+                    '--budget: a variant added after the plan, compared at today\'s code with the plan\'s settings '
+                    'of its competitors.')
 flags.DEFINE_list('train_seeds', [], 'Train only these seeds, in this order (e.g. 4,3 in a second process while the '
                   'first goes 0, 1, 2); the report reads every finished run.')
 flags.DEFINE_string('suffix', '', 'Names a set of runs apart from the dataset\'s main ones: its reports are '
@@ -127,6 +132,7 @@ def _settings(dataset: str) -> dict:
   """The flags a report's runs depend on besides algorithm and seed: a ledger is only restored under the same."""
   return {'dataset': dataset, 'rounds': FLAGS.rounds, 'select': FLAGS.select,
           'budget': FLAGS.budget if FLAGS.tuned else None, 'tuned_from': FLAGS.tuned_from or None,
+          'searches_from': FLAGS.searches_from or None,
           'rows_per_scenario': FLAGS.rows_per_scenario if dataset == 'synthetic' else None,
           'test_rows_per_scenario': FLAGS.test_rows_per_scenario if dataset.startswith('synthetic') else None}
 
@@ -163,11 +169,24 @@ def _searches_of(dataset: str) -> str:
   return os.path.join(out, 'tune')
 
 
+def _copy_searches(source: str, tune_dir: str, algorithms_) -> None:
+  """Seeds TUNE_DIR with SOURCE's search of each of ALGORITHMS_ that has one and is not searched here yet:
+  its trials, restored by `tuning.tune` as finished, so the algorithm runs at the settings they chose."""
+  for algorithm in algorithms_:
+    record, here = os.path.join(source, algorithm, tuning.TRIALS_FILE), os.path.join(tune_dir, algorithm, tuning.TRIALS_FILE)
+    if os.path.exists(record) and not os.path.exists(here):
+      os.makedirs(os.path.dirname(here), exist_ok=True)
+      shutil.copyfile(record, here)
+      print(f'tune {algorithm}: the search of {record} reused', flush=True)
+
+
 def _tune_all(prepare_cfg, train_cfg, algorithms_, out: str, save) -> str:
   """OUT/tune/<algorithm>/ for every algorithm (finished searches reused), on OUT/data; returns OUT/tune."""
   data, tune_dir = os.path.join(out, 'data'), os.path.join(out, 'tune')
   if FLAGS.report_only:  # the finished searches are read by the comparison
     return tune_dir
+  if FLAGS.searches_from:
+    _copy_searches(_searches_of(FLAGS.searches_from), tune_dir, CompareConfig(algorithms=algorithms_, output='-').planned())
   if not os.path.exists(os.path.join(data, 'summary.json')):
     prepare.prepare(dataclasses.replace(prepare_cfg, output=data, overwrite=True), log=lambda *_: None)
   with runtime.local_runtime():
