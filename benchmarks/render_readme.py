@@ -22,6 +22,11 @@ CLUSTERED_ALGORITHMS = ('pfmsmtrec,pfmsmtrec_personal_inputs,ditto,fedavg,local,
 ORDER = [  # (file, what produced it)
     *[(f'quality_{d}_tuned.md', 'benchmarks/quality_tuned.sh') for d in
       ('synthetic', 'census', 'synthetic_clustered', 'synthetic_unequal', 'census_sex')],
+    # The variant at tuned settings (docs/CHOICES.md): its own search, its competitors at the plan's settings,
+    # everything at today's code.
+    *[(f'quality_{d}_tuned_sized.md', f'python benchmarks/quality.py --tuned --budget=12 --searches_from={d} '
+       f'--suffix=sized --datasets={d} --algorithms=pfmsmtrec,pfmsmtrec_sized,{rivals}')
+      for d, rivals in (('census', 'fedprox,fedbn,fedavg,apfl'), ('synthetic', 'ditto,local,fedhca2,fedamp'))],
     # pfmsmtrec_sized's rule (docs/CHOICES.md): the variant beside pfmsmtrec and each dataset's best baseline,
     # at default settings and at the code of today, not at the tuned plan's.
     *[(f'quality_{d}_sized.md', f'python benchmarks/quality.py --datasets={d} --suffix=sized '
