@@ -30,9 +30,11 @@ ORDER = [  # (file, what produced it)
     # pfmsmtrec_sized's rule (docs/CHOICES.md): the variant beside pfmsmtrec and each dataset's best baseline,
     # at default settings and at the code of today, not at the tuned plan's.
     *[(f'quality_{d}_sized.md', f'python benchmarks/quality.py --datasets={d} --suffix=sized '
-       f'--algorithms=pfmsmtrec,pfmsmtrec_sized,pfmsmtrec_personal_inputs,{best}')
-      for d, best in (('synthetic', 'ditto'), ('census', 'fedavg'), ('synthetic_unequal', 'ditto,fedavg'),
-                      ('synthetic_clustered', 'ditto,fedavg'))],
+       f'--algorithms=pfmsmtrec,pfmsmtrec_sized,{rivals}')
+      for d, rivals in (('synthetic', 'pfmsmtrec_personal_inputs,ditto'), ('census', 'pfmsmtrec_personal_inputs,fedavg'),
+                        ('synthetic_unequal', 'pfmsmtrec_personal_inputs,ditto,fedavg'),
+                        ('synthetic_clustered', 'pfmsmtrec_personal_inputs,ditto,fedavg'),
+                        ('census_sex', 'fedper,fedrep,ditto'))],
     ('quality_synthetic.md', 'python benchmarks/quality.py --datasets=synthetic'),
     ('telemetry_synthetic.md', 'python benchmarks/telemetry.py --datasets=synthetic'),
     ('quality_census.md', 'python benchmarks/quality.py --datasets=census'),
