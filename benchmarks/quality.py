@@ -259,13 +259,17 @@ def main(argv) -> None:
              f'{FLAGS.select}, default model, ' +
              (f'each algorithm at the best of {FLAGS.budget} `pfmsmt tune` trials (seed 0, unpromising ones stopped '
               'by the median rule, scored on valid' +
-              (f' of {FLAGS.tuned_from}, whose settings this dataset reuses), ' if FLAGS.tuned_from else '), ')
+              (f' of {FLAGS.tuned_from}, whose settings this dataset reuses), ' if FLAGS.tuned_from else
+               f'; the searches of {FLAGS.searches_from}\'s tuned report reused for every algorithm that has one, '
+               'the others searched here with the same budget; every run trained at this code), '
+               if FLAGS.searches_from else '), ')
               if FLAGS.tuned else 'default settings (untuned), ') +
              '2-core CPU.' + (' This report was written from the finished runs (--report_only); the same command '
                               'without --report_only trained them.' if FLAGS.report_only else ''),
              '', 'Targets:', '', *lines]
     os.makedirs(FLAGS.results, exist_ok=True)
-    title = f'Quality: {dataset}' + (f' ({FLAGS.suffix})' if FLAGS.suffix else '')
+    kinds = [k for k in ('tuned' if FLAGS.tuned else '', FLAGS.suffix) if k]
+    title = f'Quality: {dataset}' + (f' ({", ".join(kinds)})' if kinds else '')
     comparison.write_report(results, FLAGS.results, command, title=title, stem=f'quality_{name}',
                             notes=notes, plots=False, reference='pfmsmtrec' if 'pfmsmtrec' in finished else None)
     print('\n'.join([f'{dataset}:'] + lines), flush=True)
