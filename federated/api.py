@@ -101,17 +101,19 @@ def train(log=print, **kwargs) -> Run:
   return Run(os.path.abspath(setup.cfg.output), metrics)
 
 
-def tune(log=print, budget: int = TuneConfig().budget, prune: bool = TuneConfig().prune, **kwargs) -> dict:
-  """`pfmsmt tune`: `budget` runs of `algorithm` at settings Optuna proposes, scored on valid, into `output`
-  (with `prune`, unpromising ones stopped early); returns the best trial ({'params', 'score', 'run'}) and
-  writes OUTPUT/best.flags and OUTPUT/tuning.json.
+def tune(log=print, budget: int = TuneConfig().budget, prune: bool = TuneConfig().prune,
+         trial_seeds: int = TuneConfig().trial_seeds, **kwargs) -> dict:
+  """`pfmsmt tune`: `budget` trials of `algorithm` at settings Optuna proposes, each `trial_seeds` runs scored
+  by their mean valid AUC, into `output` (with `prune`, unpromising ones stopped early); returns the best trial
+  ({'params', 'score', 'run'}) and writes OUTPUT/best.flags and OUTPUT/tuning.json.
 
   Keywords: those of `train` (the base settings; the searched ones are drawn per trial).
   """
   from federated import runtime, training, tuning  # pylint: disable=g-import-not-at-top
   setup = _run_setup({**kwargs, 'overwrite': True}, 'tune')
   with runtime.local_runtime():
-    return tuning.tune(setup, TuneConfig(budget, prune=prune), setup.cfg.output, training.train_trial, log=log)
+    search = TuneConfig(budget, prune=prune, trial_seeds=trial_seeds)
+    return tuning.tune(setup, search, setup.cfg.output, training.train_trial, log=log)
 
 
 def compare(log=print, **kwargs) -> Comparison:

@@ -229,10 +229,15 @@ class TuneConfig:
   prune_startup_trials: int = _field(5, 'Trials that always run every round, before the pruner may stop one.')
   prune_warmup_rounds: int = _field(5, 'Rounds every trial runs before the pruner may stop it (early rounds favour '
                                     'settings that start fast over those that end best).')
+  trial_seeds: int = _field(1, 'Runs per trial, on seeds seed..seed+N-1, scored by their mean valid AUC: a small '
+                            'valid split makes the best of many one-seed trials partly the best of its noise. The '
+                            'pruner watches the first seed\'s rounds.')
 
   def __post_init__(self):
     if self.budget < 1:
       raise ValueError(f'--budget must be >= 1, got {self.budget}')
+    if self.trial_seeds < 1:
+      raise ValueError(f'--trial_seeds must be >= 1, got {self.trial_seeds}')
     if self.prune_startup_trials < 0 or self.prune_warmup_rounds < 0:
       raise ValueError('--prune_startup_trials and --prune_warmup_rounds must be >= 0, got '
                        f'{self.prune_startup_trials} and {self.prune_warmup_rounds}')

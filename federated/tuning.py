@@ -4,7 +4,8 @@ Optuna's TPE sampler (seeded) searches the client settings every algorithm has (
 algorithm declares as its own (`Algorithm.tuned`); `SPACE` holds every range, in one place, so no
 algorithm gets a wider search than another. One trial of the budget runs the defaults, so that tuning never
 leaves an algorithm below its untuned row. Each trial is one run (OUTPUT/trials/trial_<n>) with the
-run's own seed; its score is the mean valid AUC of the models selected on valid, never a test number. A
+run's own seed, or `TuneConfig.trial_seeds` runs on consecutive seeds (trial_<n>_seed_<i> after the first);
+its score is the mean valid AUC of the models selected on valid, never a test number. A
 trial whose best valid AUC so far falls below the median of the earlier trials at the same round is stopped
 there (Optuna's MedianPruner, after `TuneConfig.prune_startup_trials` full trials and
 `prune_warmup_rounds` rounds) and counts as one trial of the budget: the search sees as many settings for less
@@ -129,7 +130,7 @@ def _suggest(trial, name: str):
   return trial.suggest_float(name, low, high, log=kind == 'log')
 
 
-def _write_record(study, algorithm: str, budget: int, names, output: str) -> dict:
+def _write_record(study, algorithm: str, search: TuneConfig, names, output: str) -> dict:
   """OUTPUT/tuning.json: every trial so far (with the valid AUC it reported each round, which the pruner
   compares), the best complete one and how many of the budget are spent."""
   trials = [{'number': t.number, 'state': t.state.name, 'params': t.params,
@@ -138,7 +139,8 @@ def _write_record(study, algorithm: str, budget: int, names, output: str) -> dic
              'run': t.user_attrs.get('run')} for t in study.trials]
   complete = [t for t in trials if t['state'] == 'COMPLETE']
   best = max(complete, key=lambda t: t['score']) if complete else None
-  result = {'algorithm': algorithm, 'budget': budget, 'spent': sum(t['state'] in SPENT for t in trials),
+  result = {'algorithm': algorithm, 'budget': search.budget, 'trial_seeds': search.trial_seeds,
+            'spent': sum(t['state'] in SPENT for t in trials),
             'complete': len(complete), 'searched': {n: SPACE[n] for n in names},
             'best': best and {k: best[k] for k in ('params', 'score', 'run')}, 'trials': trials}
   tmp = os.path.join(output, TRIALS_FILE + '.tmp')
@@ -168,14 +170,17 @@ def _ran_or_queued(study, params: Dict[str, float]) -> bool:
   return False
 
 
-def _restore(study, output: str, names) -> int:
+def _restore(study, output: str, names, trial_seeds: int) -> int:
   """Adds to an empty `study` the complete and pruned trials OUTPUT/tuning.json records, with what they
-  reported each round; returns how many."""
+  reported each round; returns how many. Their scores must average as many seeds as this search's."""
   import optuna  # pylint: disable=g-import-not-at-top
   path = os.path.join(output, TRIALS_FILE)
   if study.trials or not os.path.exists(path):
     return 0
   record = _read_record(path, study.study_name)
+  if record.get('trial_seeds', 1) != trial_seeds:  # records older than the setting ran one seed per trial
+    raise ValueError(f'{path}: its trials were scored on {record.get("trial_seeds", 1)} seed(s) each, this search '
+                     f'on {trial_seeds}; use its --trial_seeds or another output')
   done = [t for t in record['trials'] if t['state'] in SPENT]
   for t in done:
     if set(t['params']) != set(names):
@@ -212,8 +217,9 @@ def tune(setup: RunSetup, search: TuneConfig, output: str, train: Callable[[RunS
 
   def objective(trial):
     params = {n: _suggest(trial, n) for n in names}
-    run_dir = os.path.join(output, 'trials', f'trial_{trial.number}')
-    trial.set_user_attr('run', run_dir)
+    run_dirs = [os.path.join(output, 'trials', f'trial_{trial.number}' + (f'_seed_{i}' if i else ''))
+                for i in range(search.trial_seeds)]
+    trial.set_user_attr('run', run_dirs[0])
 
     def on_round(row):
       if not math.isnan(row.get(VALID_KEY, float('nan'))):
@@ -223,12 +229,19 @@ def tune(setup: RunSetup, search: TuneConfig, output: str, train: Callable[[RunS
               'below the median of the earlier trials there) with ' + _shown(params))
           raise optuna.TrialPruned()
 
-    metrics = train(apply(setup, params, run_dir), on_round)
-    score = valid_score(metrics) if metrics.get('valid') else float('nan')
-    if math.isnan(score):
-      raise ValueError(f'trial {trial.number} ({run_dir}) has no valid AUC to score: tuning needs a valid split '
-                       'with both classes (prepare with --valid_fraction > 0)')
-    log(f'trial {trial.number}: valid mean AUC {score:.4f} with ' + _shown(params))
+    scores = []
+    for i, run_dir in enumerate(run_dirs):
+      trial_setup = apply(setup, params, run_dir)
+      trial_setup = dataclasses.replace(trial_setup, cfg=dataclasses.replace(trial_setup.cfg, seed=setup.cfg.seed + i))
+      metrics = train(trial_setup, on_round if i == 0 else lambda row: None)
+      score = valid_score(metrics) if metrics.get('valid') else float('nan')
+      if math.isnan(score):
+        raise ValueError(f'trial {trial.number} ({run_dir}) has no valid AUC to score: tuning needs a valid split '
+                         'with both classes (prepare with --valid_fraction > 0)')
+      scores.append(score)
+    score = sum(scores) / len(scores)
+    each = f' (seeds: {", ".join(f"{s:.4f}" for s in scores)})' if len(scores) > 1 else ''
+    log(f'trial {trial.number}: valid mean AUC {score:.4f}{each} with ' + _shown(params))
     return score
 
   with warnings.catch_warnings():  # heartbeats and stale-trial handling are marked experimental
@@ -238,7 +251,7 @@ def tune(setup: RunSetup, search: TuneConfig, output: str, train: Callable[[RunS
     study = optuna.create_study(study_name=setup.cfg.algorithm, storage=storage, direction='maximize',
                                 pruner=_pruner(search), load_if_exists=True)
     optuna.storages.fail_stale_trials(study)  # a trial killed with the process is rerun, not counted
-    restored = _restore(study, output, names)
+    restored = _restore(study, output, names, search.trial_seeds)
     if restored:
       log(f'{restored} finished trial(s) restored from {os.path.join(output, TRIALS_FILE)}')
     # Seeded by the run's seed and the trials made so far: a resumed search draws new settings instead of
@@ -251,10 +264,10 @@ def tune(setup: RunSetup, search: TuneConfig, output: str, train: Callable[[RunS
     wanted = defaults(setup, names)
     if spent() < budget and not _ran_or_queued(study, wanted):  # the defaults once, whenever the search started
       study.enqueue_trial(wanted)
-    best = _write_record(study, setup.cfg.algorithm, budget, names, output)['best']
+    best = _write_record(study, setup.cfg.algorithm, search, names, output)['best']
     while spent() < budget:
       study.optimize(objective, n_trials=1)
-      best = _write_record(study, setup.cfg.algorithm, budget, names, output)['best']
+      best = _write_record(study, setup.cfg.algorithm, search, names, output)['best']
       on_trial()
   with open(os.path.join(output, BEST_FLAGS), 'w') as f:
     f.write(f'# pfmsmt tune: {setup.cfg.algorithm}, best of {budget} trials, valid mean AUC {best["score"]:.4f}\n')

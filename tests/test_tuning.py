@@ -127,9 +127,41 @@ def test_unpromising_trials_are_pruned_count_in_the_budget_and_are_restored(tmp_
   assert {t['state'] for t in json.load(open(os.path.join(off, tuning.TRIALS_FILE)))['trials']} == {'COMPLETE'}
 
 
+def test_a_trial_on_several_seeds_is_scored_by_their_mean_and_pruned_on_the_first(tmp_path):
+  """With a small valid split the best of many one-seed trials is partly the best of its noise: a trial then
+  runs on consecutive seeds, and its record says so, so that a one-seed record is never mixed in."""
+  def noisy_train(calls):
+    def train(setup, on_round=lambda row: None):
+      calls.append(setup)
+      score = 0.9 - 0.1 * abs(math.log10(setup.client_cfg.learning_rate) + 3) + 0.01 * setup.cfg.seed
+      for r in (1, 2):
+        on_round({'round': r, tuning.VALID_KEY: score - 0.01 * (2 - r)})
+      return {'valid': {'a': {'t': {'auc': score}}}}
+    return train
+
+  out, calls = str(tmp_path / 'tune'), []
+  tuning.tune(_setup('fedavg', out), _search(3, trial_seeds=3, prune=False), out, noisy_train(calls),
+              log=lambda *_: None)
+  assert [c.cfg.seed for c in calls] == [0, 1, 2] * 3
+  assert [os.path.basename(c.cfg.output) for c in calls[:3]] == ['trial_0', 'trial_0_seed_1', 'trial_0_seed_2']
+  assert len({c.client_cfg.learning_rate for c in calls[:3]}) == 1  # one setting, three seeds
+  record = json.load(open(os.path.join(out, tuning.TRIALS_FILE)))
+  assert record['trial_seeds'] == 3
+  for t, runs in zip(record['trials'], [calls[i:i + 3] for i in (0, 3, 6)]):
+    first = 0.9 - 0.1 * abs(math.log10(runs[0].client_cfg.learning_rate) + 3)
+    assert t['score'] == pytest.approx(first + 0.01)  # the mean of seeds 0, 1, 2
+    assert t['rounds'] == {'1': pytest.approx(first - 0.01), '2': pytest.approx(first)}  # the first seed's
+
+  os.remove(os.path.join(out, tuning.STUDY_FILE))
+  with pytest.raises(ValueError, match=r'scored on 3 seed\(s\) each, this search on 1'):
+    tuning.tune(_setup('fedavg', out), _search(4), out, noisy_train([]), log=lambda *_: None)
+
+
 def test_budget_must_be_positive():
   with pytest.raises(ValueError, match='--budget must be >= 1'):
     TuneConfig(0)
+  with pytest.raises(ValueError, match='--trial_seeds must be >= 1'):
+    TuneConfig(trial_seeds=0)
 
 
 @pytest.mark.slow
