@@ -131,21 +131,6 @@ def test_the_sized_variant_personalizes_every_task_part_with_its_tower_and_mixes
     pfmsmtrec.template_rules(model, True, tower_aggregation=False, personal_tasks=True)
 
 
-def test_the_sized_bn_variant_mixes_batch_norm_with_its_layer_and_is_otherwise_the_sized_variant():
-  bn, sized = algorithms.get('pfmsmtrec_sized_bn'), algorithms.get('pfmsmtrec_sized')
-  assert bn.family == 'variant' and bn.aggregation(AggregationConfig()) == sized.aggregation(AggregationConfig())
-  model = models.build_model(config_lib.ModelInputs(('a',), (5,), 2, ('ctr', 'ctcvr')), config_lib.ModelConfig(seed=0))
-  roles = {a.path: (a.role, a.group) for a in T.assign(bn.template_for(model, True), model)}
-  base = {a.path: (a.role, a.group) for a in T.assign(sized.template_for(model, True), model)}
-  norm = [p for p in roles if 'batch_norm' in p]
-  assert norm and all(base[p][0] == T.LOCAL for p in norm)  # local in the sized variant
-  assert T.LOCAL not in {role for role, _ in roles.values()}  # here nothing is
-  for p in norm:  # the group of the layer the BatchNorm sits in
-    layer = p.split('/')[0]
-    assert roles[p] == next(r for q, r in base.items() if q.split('/')[0] == layer and 'batch_norm' not in q)
-  assert {p: r for p, r in roles.items() if p not in norm} == {p: r for p, r in base.items() if p not in norm}
-
-
 def test_the_personal_inputs_variant_personalizes_the_embeddings_only_under_one_encoding():
   variant, pf = algorithms.get('pfmsmtrec_personal_inputs'), algorithms.get('pfmsmtrec')
   assert variant.family == 'variant' and not variant.paper and variant.loss_terms == pf.loss_terms
