@@ -183,7 +183,8 @@ def _copy_searches(source: str, tune_dir: str, algorithms_) -> None:
   """Seeds TUNE_DIR with SOURCE's search of each of ALGORITHMS_ that has one and is not searched here yet:
   its trials, restored by `tuning.tune` as finished, so the algorithm runs at the settings they chose."""
   for algorithm in algorithms_:
-    record, here = os.path.join(source, algorithm, tuning.TRIALS_FILE), os.path.join(tune_dir, algorithm, tuning.TRIALS_FILE)
+    record = os.path.join(source, algorithm, tuning.TRIALS_FILE)
+    here = os.path.join(tune_dir, algorithm, tuning.TRIALS_FILE)
     if os.path.exists(record) and not os.path.exists(here):
       os.makedirs(os.path.dirname(here), exist_ok=True)
       shutil.copyfile(record, here)

@@ -170,17 +170,14 @@ def _ran_or_queued(study, params: Dict[str, float]) -> bool:
   return False
 
 
-def _restore(study, output: str, names, trial_seeds: int) -> int:
+def _restore(study, output: str, names) -> int:
   """Adds to an empty `study` the complete and pruned trials OUTPUT/tuning.json records, with what they
-  reported each round; returns how many. Their scores must average as many seeds as this search's."""
+  reported each round; returns how many."""
   import optuna  # pylint: disable=g-import-not-at-top
   path = os.path.join(output, TRIALS_FILE)
   if study.trials or not os.path.exists(path):
     return 0
   record = _read_record(path, study.study_name)
-  if record.get('trial_seeds', 1) != trial_seeds:  # records older than the setting ran one seed per trial
-    raise ValueError(f'{path}: its trials were scored on {record.get("trial_seeds", 1)} seed(s) each, this search '
-                     f'on {trial_seeds}; use its --trial_seeds or another output')
   done = [t for t in record['trials'] if t['state'] in SPENT]
   for t in done:
     if set(t['params']) != set(names):
@@ -212,6 +209,12 @@ def tune(setup: RunSetup, search: TuneConfig, output: str, train: Callable[[RunS
   import optuna  # pylint: disable=g-import-not-at-top
   budget = search.budget
   os.makedirs(output, exist_ok=True)
+  record = os.path.join(output, TRIALS_FILE)
+  if os.path.exists(record):  # a search continues only with scores it can compare: as many seeds per trial
+    seeds = _read_record(record, setup.cfg.algorithm).get('trial_seeds', 1)  # older records: one
+    if seeds != search.trial_seeds:
+      raise ValueError(f'{record}: its trials were scored on {seeds} seed(s) each, this search on '
+                       f'{search.trial_seeds}; use its --trial_seeds or another output')
   optuna.logging.set_verbosity(optuna.logging.WARNING)
   names = searched(setup.cfg.algorithm)
 
@@ -231,9 +234,9 @@ def tune(setup: RunSetup, search: TuneConfig, output: str, train: Callable[[RunS
 
     scores = []
     for i, run_dir in enumerate(run_dirs):
-      trial_setup = apply(setup, params, run_dir)
-      trial_setup = dataclasses.replace(trial_setup, cfg=dataclasses.replace(trial_setup.cfg, seed=setup.cfg.seed + i))
-      metrics = train(trial_setup, on_round if i == 0 else lambda row: None)
+      run = apply(setup, params, run_dir)
+      run = dataclasses.replace(run, cfg=dataclasses.replace(run.cfg, seed=setup.cfg.seed + i))
+      metrics = train(run, on_round if i == 0 else lambda row: None)
       score = valid_score(metrics) if metrics.get('valid') else float('nan')
       if math.isnan(score):
         raise ValueError(f'trial {trial.number} ({run_dir}) has no valid AUC to score: tuning needs a valid split '
@@ -251,7 +254,7 @@ def tune(setup: RunSetup, search: TuneConfig, output: str, train: Callable[[RunS
     study = optuna.create_study(study_name=setup.cfg.algorithm, storage=storage, direction='maximize',
                                 pruner=_pruner(search), load_if_exists=True)
     optuna.storages.fail_stale_trials(study)  # a trial killed with the process is rerun, not counted
-    restored = _restore(study, output, names, search.trial_seeds)
+    restored = _restore(study, output, names)
     if restored:
       log(f'{restored} finished trial(s) restored from {os.path.join(output, TRIALS_FILE)}')
     # Seeded by the run's seed and the trials made so far: a resumed search draws new settings instead of
