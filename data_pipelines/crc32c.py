@@ -47,20 +47,29 @@ def _position_tables(width: int):
   return tables, start[0]
 
 
+BLOCK_ROWS = 8192  # rows whose registers are updated together: they stay in the core's cache between positions
+
+
 def crc32c_rows(rows: np.ndarray) -> np.ndarray:
   """[n] uint32: the CRC-32C of each row of `rows` ([n, width] uint8)."""
   rows = np.asarray(rows, np.uint8)
   n, width = rows.shape
   tables, register = _position_tables(width)
-  crc = np.full(n, register, np.uint32)
   if not n:
-    return crc
+    return np.full(n, register, np.uint32)
   varying = (rows != rows[0]).any(axis=0)
   for i in np.flatnonzero(~varying):
-    crc ^= tables[i, rows[0, i]]
-  columns = np.ascontiguousarray(rows[:, varying].T)  # one contiguous row per varying position
-  for table, column in zip(tables[varying], columns):
-    crc ^= table[column]
+    register ^= tables[i, rows[0, i]]
+  varying_tables = tables[varying]
+  # By blocks of rows: over all of them at once, each position's pass read and wrote the whole register
+  # array from memory (a quarter more time on 1M rows of 330 bytes).
+  crc = np.empty(n, np.uint32)
+  for start in range(0, n, BLOCK_ROWS):
+    block = crc[start:start + BLOCK_ROWS]
+    block[:] = register
+    columns = np.ascontiguousarray(rows[start:start + BLOCK_ROWS, varying].T)  # a contiguous row per position
+    for table, column in zip(varying_tables, columns):
+      block ^= table[column]
   return crc ^ np.uint32(0xFFFFFFFF)
 
 

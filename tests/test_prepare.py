@@ -148,6 +148,14 @@ def test_spec_json_round_trip(tmp_path):
   assert 'a,b "quoted"' in vocab
 
 
+def test_vocabulary_files_round_trip_any_text(tmp_path):
+  values = ['', 'a,b "quoted"', 'line\nbreak', 'back\\slash', '\u2028 \x85 \x1c', 'é', '[1]', ' ']
+  (tmp_path / 'v.txt').write_text(''.join(json.dumps(v) + '\n' for v in values), encoding='utf-8')
+  assert spec_lib.load_vocabulary(str(tmp_path), 'v.txt') == values
+  (tmp_path / 'empty.txt').write_text('', encoding='utf-8')
+  assert spec_lib.load_vocabulary(str(tmp_path), 'empty.txt') == []
+
+
 def test_safe_directory_names_are_distinct():
   taken = []
   for name in ['Amer Indian/Aleut', 'Amer Indian Aleut', '..', '']:

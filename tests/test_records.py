@@ -59,7 +59,7 @@ def _bitwise_crc32c(data: bytes) -> int:
   return crc ^ 0xFFFFFFFF
 
 
-def test_crc32c_of_rows_matches_the_bitwise_definition():
+def test_crc32c_of_rows_matches_the_bitwise_definition(monkeypatch):
   assert crc32c.crc32c(b'123456789') == 0xE3069283  # the standard check value
   rng = np.random.default_rng(0)
   for width in (0, 1, 2, 7, 64, 65):
@@ -67,6 +67,11 @@ def test_crc32c_of_rows_matches_the_bitwise_definition():
     rows[:, ::3] = 0x5A  # positions where every row agrees fold into the constant
     rows[:, 10:14] = 0xC3  # and so do pairs of them
     assert crc32c.crc32c_rows(rows).tolist() == [_bitwise_crc32c(r.tobytes()) for r in rows]
+  # Rows are taken in blocks: several blocks, the last one short, give the checksums of the rows one by one.
+  monkeypatch.setattr(crc32c, 'BLOCK_ROWS', 3)
+  rows = rng.integers(0, 256, size=(8, 9), dtype=np.uint8)
+  rows[:, 4] = 7
+  assert crc32c.crc32c_rows(rows).tolist() == [_bitwise_crc32c(r.tobytes()) for r in rows]
   last_varies = np.zeros((3, 5), np.uint8)
   last_varies[:, -1] = [1, 2, 3]
   assert crc32c.crc32c_rows(last_varies).tolist() == [_bitwise_crc32c(r.tobytes()) for r in last_varies]
