@@ -15,7 +15,7 @@ import glob
 import json
 import os
 import statistics
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 from absl import app
 from absl import flags
@@ -38,11 +38,15 @@ def final_runs(report: str) -> Dict[str, List[List[dict]]]:
   return out
 
 
-def trial_seconds(trial: dict, runs: List[List[dict]], epochs: int) -> float:
-  """A trial's estimated seconds from its algorithm's final runs (trained with `epochs` local epochs)."""
+def pace(runs: List[List[dict]]) -> Tuple[float, float]:
+  """(median training seconds, median other seconds) of a round of an algorithm's final runs."""
   rows = [r for run in runs for r in run]
-  train = statistics.median(float(r['train_seconds']) for r in rows)
-  rest = statistics.median(float(r['seconds']) - float(r['train_seconds']) for r in rows)
+  return (statistics.median(float(r['train_seconds']) for r in rows),
+          statistics.median(float(r['seconds']) - float(r['train_seconds']) for r in rows))
+
+
+def trial_seconds(trial: dict, train: float, rest: float, epochs: int) -> float:
+  """A trial's estimated seconds at its algorithm's `pace` (final runs of `epochs` local epochs)."""
   scale = trial['params'].get('local_epochs', epochs) / epochs
   return len(trial.get('rounds') or {}) * (train * scale + rest)
 
@@ -59,9 +63,10 @@ def report_seconds(report: str) -> dict:
     if algorithm not in runs:
       continue  # searched, never run to the end: no final runs to take its pace from
     epochs = search['best']['params'].get('local_epochs', 1)
+    train, rest = pace(runs[algorithm])
     for trial in search['trials']:
       trials += 1
-      seconds += trial_seconds(trial, runs[algorithm], epochs)
+      seconds += trial_seconds(trial, train, rest, epochs)
   return {'runs': sum(len(s) for s in runs.values()), 'run_hours': run_seconds / 3600, 'trials': trials,
           'trial_hours': seconds / 3600}
 

@@ -32,8 +32,8 @@ ORDER = [  # (file, what produced it)
     *[(f'quality_{d}_sized.md', f'python benchmarks/quality.py --datasets={d} --suffix=sized '
        f'--algorithms=pfmsmtrec,pfmsmtrec_sized,{rivals}')
       for d, rivals in (('synthetic', 'pfmsmtrec_personal_inputs,ditto'),
-                        ('census', 'pfmsmtrec_personal_inputs,fedavg,' + ','.join(
-                            f'pfmsmtrec_no_{m}' for m in ('conflict', 'fedbn', 'personalization', 'reg', 'tower_agg'))),
+                        ('census', 'pfmsmtrec_personal_inputs,fedavg,pfmsmtrec_no_conflict,pfmsmtrec_no_fedbn,'
+                         'pfmsmtrec_no_personalization,pfmsmtrec_no_reg,pfmsmtrec_no_tower_agg'),
                         ('synthetic_unequal', 'pfmsmtrec_personal_inputs,ditto,fedavg'),
                         ('synthetic_clustered', 'pfmsmtrec_personal_inputs,ditto,fedavg'),
                         ('census_sex', 'fedper,fedrep,ditto'))],
