@@ -12,7 +12,6 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
 from data_pipelines import crc32c
 from data_pipelines import sources
@@ -64,6 +63,7 @@ class Encoder:
     for j, f in enumerate(self.spec.categorical):
       values = frame[f.name]
       if f.hash_bins:
+        import tensorflow as tf  # pylint: disable=g-import-not-at-top  (only here: prepare runs without it)
         cat[:, j] = tf.strings.to_hash_bucket_fast(_taken(values.to_numpy(dtype=str), rows), f.hash_bins).numpy()
       else:
         ids = _ids(self._lookup[scope][f.name], values, rows)

@@ -16,8 +16,9 @@ from federated import runtime
 USER_ERRORS = (ValueError, OSError, runtime.ComputationError)  # OSError: missing, unwritable or full paths
 
 
-def run_app(main: Callable, argv, module) -> None:
-  """Runs `main` as an absl app; `module` (the subcommand's) owns the flags that --help lists."""
+def run_app(main: Callable, argv, module, tensorflow: bool = True) -> None:
+  """Runs `main` as an absl app; `module` (the subcommand's) owns the flags that --help lists. `tensorflow`:
+  whether the subcommand needs it (importing it costs seconds and most of a small command's memory)."""
   if any(a in ('-h', '--help', '--helpshort') for a in argv[1:]):
     print(f'usage: {argv[0]} [--flags]\n\n{(module.__doc__ or "").strip()}\n')
     print(flags.FLAGS.module_help(module.__name__))
@@ -25,9 +26,10 @@ def run_app(main: Callable, argv, module) -> None:
     sys.exit(0)
   # TensorFlow must be imported before absl's app.run: imported inside it, Keras optimizers later fail to
   # build ("Tensor.op is undefined when eager execution is enabled"; seen with TF 2.14 / absl 1.4).
-  from federated import startup  # pylint: disable=g-import-not-at-top
-  tf = startup.import_tensorflow()  # without the CUDA registration lines a CPU machine prints
-  tf.get_logger().setLevel('ERROR')  # Keras' own deprecation notices are not the user's business
+  if tensorflow:
+    from federated import startup  # pylint: disable=g-import-not-at-top
+    tf = startup.import_tensorflow()  # without the CUDA registration lines a CPU machine prints
+    tf.get_logger().setLevel('ERROR')  # Keras' own deprecation notices are not the user's business
 
   def guarded(args):
     if not any(a.startswith(('--verbosity', '-v=')) for a in argv):
