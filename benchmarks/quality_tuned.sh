@@ -2,7 +2,8 @@
 # Issue 14's tuned benchmark, in the order docs/CHOICES.md ("The tuned benchmark") fixed before any trial ran,
 # so that wherever it is cut the finished part is still a comparison. Every step is restartable and its
 # finished trials and runs are kept in benchmarks/results/ledger/, so the plan continues across machines and
-# sessions: run it again and it trains only what is missing. About 27 hours of a 2-core machine in all.
+# sessions: run it again and it trains only what is missing. 20.6 hours of 2-core machines in all
+# (`python benchmarks/plan_time.py`, from the ledger).
 #   benchmarks/quality_tuned.sh          # from wherever the ledger stands
 #   STEPS=2 benchmarks/quality_tuned.sh  # only the first two steps
 set -euo pipefail

@@ -45,8 +45,9 @@ ORDER = [  # (file, what produced it)
      '--algorithms=' + CLUSTERED_ALGORITHMS),
     ('quality_synthetic_unequal.md', 'python benchmarks/quality.py --datasets=synthetic_unequal '
      '--algorithms=' + CLUSTERED_ALGORITHMS),
-    ('quality_census_sex.md', 'python benchmarks/quality.py --datasets=census_sex --algorithms=pfmsmtrec,'
-     'pfmsmtrec_personal_inputs,fedavg,ditto,local,fedbn,fedper,fedprox,centralized'),
+    ('quality_census_sex.md', 'python benchmarks/quality.py --datasets=census_sex --algorithms=pfmsmtrec,ditto,'
+     'fedavg,fedbn,fedper,fedprox,local,centralized,pfmsmtrec_personal_inputs,logistic,apfl,fedamp,fedavgm,'
+     'fedhca2,fedrep'),
     ('defaults.md', 'python benchmarks/defaults.py'),
     ('quality_census_quick.md', 'python benchmarks/quality.py --quick --datasets=census'),
     ('quality_synthetic_quick.md', 'python benchmarks/quality.py --quick --datasets=synthetic'),
