@@ -9,9 +9,9 @@ import sys
 from tests.conftest import REPO
 
 
-def _pfmsmt(*args, cwd=REPO):
+def _pfmsmt(*args, cwd=REPO, entry=('-m', 'federated.cli')):
   env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='3')
-  return subprocess.run([sys.executable, '-m', 'federated.cli', *args], capture_output=True, text=True, env=env,
+  return subprocess.run([sys.executable, *entry, *args], capture_output=True, text=True, env=env,
                         cwd=cwd, timeout=300)
 
 
@@ -40,9 +40,7 @@ def test_prepare_runs_without_tensorflow(tmp_path):
   """Importing TensorFlow took longer than preparing 300,000 rows, and 600 MiB: prepare does not need it."""
   probe = ('import atexit, sys; atexit.register(lambda: print("tensorflow imported:", "tensorflow" in sys.modules)); '
            'from federated.cli import main; main()')
-  env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='3')
-  r = subprocess.run([sys.executable, '-c', probe, 'prepare', '--rows_per_scenario=300', f'--output={tmp_path}/o'],
-                     capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+  r = _pfmsmt('prepare', '--rows_per_scenario=300', f'--output={tmp_path}/o', entry=('-c', probe))
   assert r.returncode == 0, r.stderr
   assert 'kept 1200' in r.stdout and 'tensorflow imported: False' in r.stdout
 
