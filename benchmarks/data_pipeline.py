@@ -69,7 +69,7 @@ def _child() -> None:
   from data_pipelines import prepare  # pylint: disable=g-import-not-at-top
   from data_pipelines.config import PrepareConfig  # pylint: disable=g-import-not-at-top
   baseline = _peak_rss_mib()
-  start = time.perf_counter()
+  start, cpu = time.perf_counter(), os.times()
   rows = 0
   if FLAGS.child == 'prepare':
     summary = prepare.prepare(PrepareConfig(output=FLAGS.data, rows_per_scenario=FLAGS.rows_per_scenario,
@@ -102,8 +102,9 @@ def _child() -> None:
     for s in spec.scenario_names:
       for _, labels in pipeline.make_dataset(FLAGS.data, spec, 'train', s, PipelineConfig(batch_size=FLAGS.batch_size)):
         rows += int(labels[spec.task_names[0]].shape[0])
+  seconds, now = time.perf_counter() - start, os.times()
   print(json.dumps({'peak_rss_mib': _peak_rss_mib(), 'after_imports_mib': baseline, 'rows': rows,
-                    'seconds': time.perf_counter() - start}))
+                    'seconds': seconds, 'cpu_user': now.user - cpu.user, 'cpu_system': now.system - cpu.system}))
 
 
 def _prepare_command() -> None:
@@ -115,8 +116,18 @@ def _prepare_command() -> None:
                   f'--output={FLAGS.data}', '--overwrite'], check=True, capture_output=True, cwd=REPO)
   seconds = time.perf_counter() - start
   rows = json.load(open(os.path.join(FLAGS.data, 'summary.json')))['totals']['rows_kept']
-  print(json.dumps({'peak_rss_mib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0, 'rows': rows,
-                    'seconds': seconds}))
+  usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+  print(json.dumps({'peak_rss_mib': usage.ru_maxrss / 1024.0, 'rows': rows, 'seconds': seconds,
+                    'cpu_user': usage.ru_utime, 'cpu_system': usage.ru_stime}))
+
+
+def _cpu(measure: dict) -> float:
+  return measure['cpu_user'] + measure['cpu_system']
+
+
+def _csv_row(label: str, m: dict) -> str:
+  return (f'| {label} | {m["seconds"]:.1f} | {m["rows"] / m["seconds"]:,.0f} | {_cpu(m):.1f} ({m["cpu_system"]:.1f}) '
+          f'| {_cpu(m) / m["seconds"]:.2f} | {m["peak_rss_mib"]:.0f} |')
 
 
 def _csv_files() -> list:
@@ -180,7 +191,8 @@ def _csv_prepare(work: str) -> dict:
   for _ in range(FLAGS.repeats):
     for name, (kind, folder, csv) in kinds.items():
       runs[name].append(_measure(kind, os.path.join(work, folder) if folder else '', csv=csv))
-  out = {name: {'rows': r[0]['rows'], 'seconds': statistics.median(x['seconds'] for x in r),
+  out = {name: {'rows': r[0]['rows'], **{k: statistics.median(x[k] for x in r)
+                                          for k in ('seconds', 'cpu_user', 'cpu_system')},
                 'peak_rss_mib': max(x['peak_rss_mib'] for x in r)} for name, r in runs.items()}
   out['megabytes'] = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(full) for f in fs) / 2**20
   return out
@@ -290,28 +302,26 @@ def main(argv) -> None:
   if csv:
     full, tenth, read, pandas_ = csv['prepare_full'], csv['prepare_tenth'], csv['read_csv'], csv['prepare_pandas']
     one, arrow, stream = csv['prepare_one_thread'], csv['arrow_read'], csv['arrow_stream']
-    command = csv['prepare_command']
+    command, cores = csv['prepare_command'], os.cpu_count()
     lines += [
         f'## Prepare of an AliExpress processed-layout CSV ({full["rows"]:,} rows, 4 countries, '
         f'{csv["megabytes"]:,.0f} MB)', '',
-        f'Seconds: the median of {FLAGS.repeats} runs of each; peak RSS: the largest.', '',
-        '| measure | seconds | rows/s | peak RSS MiB |', '|---|---|---|---|',
-        f'| `pandas.read_csv` of every file | {read["seconds"]:.1f} | {read["rows"] / read["seconds"]:,.0f} | '
-        f'{read["peak_rss_mib"]:.0f} |',
-        f'| `pyarrow.csv.read_csv` of every file (its blocks parsed on both cores) | {arrow["seconds"]:.1f} | '
-        f'{arrow["rows"] / arrow["seconds"]:,.0f} | {arrow["peak_rss_mib"]:.0f} |',
-        f'| prepare\'s parser alone (pyarrow in a thread, two parse blocks at a time, the columns prepare reads) | '
-        f'{stream["seconds"]:.1f} | {stream["rows"] / stream["seconds"]:,.0f} | {stream["peak_rss_mib"]:.0f} |',
-        f'| `pfmsmt prepare --dataset=aliexpress` (`prepare.prepare`, imports done) | {full["seconds"]:.1f} | '
-        f'{full["rows"] / full["seconds"]:,.0f} | {full["peak_rss_mib"]:.0f} |',
-        f'| the command as a user runs it, start-up and imports included (no TensorFlow) | '
-        f'{command["seconds"]:.1f} | {command["rows"] / command["seconds"]:,.0f} | {command["peak_rss_mib"]:.0f} |',
-        f'| the same with `--noarrow_csv` (pandas parses every file) | {pandas_["seconds"]:.1f} | '
-        f'{pandas_["rows"] / pandas_["seconds"]:,.0f} | {pandas_["peak_rss_mib"]:.0f} |',
-        f'| the same with `--encode_threads=1` (pass 2 encoded by the main thread alone) | '
-        f'{one["seconds"]:.1f} | {one["rows"] / one["seconds"]:,.0f} | {one["peak_rss_mib"]:.0f} |',
-        f'| the same on a tenth of the rows ({tenth["rows"]:,}) | {tenth["seconds"]:.1f} | '
-        f'{tenth["rows"] / tenth["seconds"]:,.0f} | {tenth["peak_rss_mib"]:.0f} |', '',
+        f'Seconds and CPU seconds: the median of {FLAGS.repeats} runs of each; peak RSS: the largest. CPU '
+        'seconds are the process\'s, every thread\'s user and system time together (system time in brackets); '
+        f'cores busy: CPU seconds over seconds, of the {cores} this machine has.', '',
+        '| measure | seconds | rows/s | CPU s (system) | cores busy | peak RSS MiB |', '|---|---|---|---|---|---|',
+        _csv_row('`pandas.read_csv` of every file', read),
+        _csv_row('`pyarrow.csv.read_csv` of every file (its blocks parsed on both cores)', arrow),
+        _csv_row('prepare\'s parser alone (pyarrow in a thread, two parse blocks at a time, the columns prepare '
+                 'reads)', stream),
+        _csv_row('`pfmsmt prepare --dataset=aliexpress` (`prepare.prepare`, imports done)', full),
+        _csv_row('the command as a user runs it, start-up and imports included (no TensorFlow)', command),
+        _csv_row('the same with `--noarrow_csv` (pandas parses every file)', pandas_),
+        _csv_row('the same with `--encode_threads=1` (pass 2 encoded by the main thread alone)', one),
+        _csv_row(f'the same on a tenth of the rows ({tenth["rows"]:,})', tenth), '',
+        f'Prepare\'s CPU seconds bound its time: with all {cores} cores busy throughout, {_cpu(full):.1f} CPU '
+        f'seconds would still take {_cpu(full) / cores:.1f} s, {cores * full["rows"] / _cpu(full):,.0f} rows/s. '
+        f'The parser alone takes {_cpu(stream):.1f} of them; {full["cpu_system"]:.1f} are system time.', '',
         f'**prepare / read_csv time: {full["seconds"] / read["seconds"]:.2f}x** (target <= 3); '
         f'**{full["rows"] / full["seconds"]:,.0f} rows/s** (target >= 150,000); peak RSS full / tenth: '
         f'**{full["peak_rss_mib"] / tenth["peak_rss_mib"]:.2f}** (a prepare holds a few chunks of `--chunk_rows` '

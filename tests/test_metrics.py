@@ -22,3 +22,30 @@ def test_exact_auc_matches_pairwise_definition():
 
 def test_log_loss():
   assert metrics.log_loss([1, 0], [0.5, 0.5]) == pytest.approx(np.log(2))
+
+
+def test_binned_auc_streams_within_its_bound_of_the_exact_auc():
+  rng = np.random.default_rng(1)
+  logits = rng.normal(-4.0, 1.0, 200_000)  # a CTCVR-like rate, about 2% positives
+  p = 1 / (1 + np.exp(-logits))
+  y = rng.random(p.size) < p
+  auc = metrics.BinnedAuc()
+  for part in np.array_split(np.arange(p.size), 7):
+    auc.add(y[part], p[part])
+  exact = metrics.exact_auc(y, p)
+  assert abs(auc.result() - exact) <= auc.max_error()
+  assert 0 < auc.max_error() < 1e-4
+  coarse = metrics.BinnedAuc(bins=8)  # a bound that is not vacuous is also honoured when it is wide
+  coarse.add(y, p)
+  assert abs(coarse.result() - exact) <= coarse.max_error()
+  assert coarse.max_error() > 1e-2
+
+
+def test_binned_auc_edge_cases():
+  auc = metrics.BinnedAuc()
+  auc.add([1, 1], [0.2, 0.3])
+  assert np.isnan(auc.result())
+  auc.add([0, 0], [0.0, 1.0])  # probabilities 0 and 1 land in the end bins
+  assert auc.result() == pytest.approx(0.5)
+  with pytest.raises(ValueError, match='differ in shape'):
+    auc.add([0, 1], [0.5])

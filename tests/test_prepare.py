@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from data_pipelines import integrity, pipeline, prepare, records, sources, statistics
+from data_pipelines import integrity, metrics, pipeline, prepare, records, sources, statistics
 from data_pipelines import spec as spec_lib
 from data_pipelines.config import PipelineConfig, PrepareConfig
 from data_pipelines.errors import InputError
@@ -202,6 +202,13 @@ def test_synthetic_prepare_records_true_probabilities_and_oracle(tmp_path):
   assert f['true_prob'].shape == (400, 2)
   assert float(tf.reduce_min(f['true_prob'][:, 0] - f['true_prob'][:, 1])) >= 0  # p(ctcvr) <= p(ctr)
   assert set(np.unique(l['ctr'].numpy())) <= {0.0, 1.0}
+  # the streamed (binned) oracle AUC is within its stated error of the exact AUC of the written test rows
+  test_rows = PipelineConfig(batch_size=400, with_true_prob=True, num_epochs=1)
+  batches = list(pipeline.make_dataset(cfg.output, spec, 'test', 'ES', test_rows))
+  assert sum(len(l['ctcvr']) for _, l in batches) == summary['partitions']['test']['ES']['rows_kept']
+  exact = metrics.exact_auc(np.concatenate([l['ctcvr'].numpy() for _, l in batches]),
+                            np.concatenate([f['true_prob'][:, 1].numpy() for f, _ in batches]))
+  assert abs(summary['oracle_auc']['ES']['ctcvr'] - exact) <= summary['oracle_auc_max_error'] + 1e-6
 
 
 def test_log_standard_transform_is_odd_and_invertible():
