@@ -1,0 +1,62 @@
+"""Two settings of `pfmsmt prepare` on one AliExpress-layout CSV, timed in turn and paired.
+
+On a machine as noisy as ours, one run of each setting says nothing. This script alternates them (A B, B A, A B,
+...), so that a slow stretch of the machine falls on both, and prints each setting's median seconds and CPU
+seconds and the paired differences. Each run is the command a user runs, start-up included.
+
+  python benchmarks/prepare_ab.py --a=--encode_threads=1 --b=--encode_threads=2 --csv_rows=1000000 --repeats=5
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import data_pipeline  # noqa: E402  (benchmarks/, this script's folder; defines --csv_rows and --repeats)
+from absl import app, flags  # pylint: disable=g-multiple-import
+
+flags.DEFINE_string('a', '', 'Flags of setting A, as one shell-quoted string.')
+flags.DEFINE_string('b', '', 'Flags of setting B, as one shell-quoted string.')
+FLAGS = flags.FLAGS
+
+
+def _run(csv: str, out: str, extra: str) -> tuple:
+  """(seconds, CPU seconds) of one `pfmsmt prepare`."""
+  before = resource.getrusage(resource.RUSAGE_CHILDREN)
+  start = time.perf_counter()
+  subprocess.run([sys.executable, '-m', 'federated.cli', 'prepare', '--dataset=aliexpress', f'--input={csv}',
+                  f'--output={out}', '--overwrite', *shlex.split(extra)], check=True, capture_output=True,
+                 cwd=data_pipeline.REPO, env=dict(os.environ, PYTHONPATH=data_pipeline.REPO))
+  seconds = time.perf_counter() - start
+  after = resource.getrusage(resource.RUSAGE_CHILDREN)
+  return seconds, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+def main(argv) -> None:
+  del argv
+  if FLAGS.a == FLAGS.b:
+    raise app.UsageError(f'--a and --b are the same setting ({FLAGS.a!r})')
+  with tempfile.TemporaryDirectory() as work:
+    csv = os.path.join(work, 'csv')
+    data_pipeline._write_aliexpress_csv(csv, FLAGS.csv_rows)  # pylint: disable=protected-access
+    os.sync()  # the CSV's write-back done before any timing
+    runs = {'A': [], 'B': []}
+    for repeat in range(FLAGS.repeats):
+      for name in ('AB' if repeat % 2 == 0 else 'BA'):
+        runs[name].append(_run(csv, os.path.join(work, 'out'), FLAGS.a if name == 'A' else FLAGS.b))
+        print(f'{name}: {runs[name][-1][0]:.2f} s, {runs[name][-1][1]:.2f} CPU-s', flush=True)
+  print(f'{FLAGS.csv_rows:,} rows, {FLAGS.repeats} runs of each, taken in turn')
+  for name, setting in (('A', FLAGS.a), ('B', FLAGS.b)):
+    print(f'{name} ({setting or "defaults"}): median {statistics.median(s for s, _ in runs[name]):.2f} s, '
+          f'{statistics.median(c for _, c in runs[name]):.2f} CPU-s')
+  print('paired differences B - A, s:', ', '.join(f'{b[0] - a[0]:+.2f}' for a, b in zip(runs['A'], runs['B'])))
+
+
+if __name__ == '__main__':
+  app.run(main)
