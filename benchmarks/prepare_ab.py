@@ -10,13 +10,9 @@ seconds and the paired differences. Each run is the command a user runs, start-u
 from __future__ import annotations
 
 import os
-import resource
 import shlex
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 
 import data_pipeline  # noqa: E402  (benchmarks/, this script's folder; defines --csv_rows and --repeats)
 from absl import app, flags  # pylint: disable=g-multiple-import
@@ -28,14 +24,8 @@ FLAGS = flags.FLAGS
 
 def _run(csv: str, out: str, extra: str) -> tuple:
   """(seconds, CPU seconds) of one `pfmsmt prepare`."""
-  before = resource.getrusage(resource.RUSAGE_CHILDREN)
-  start = time.perf_counter()
-  subprocess.run([sys.executable, '-m', 'federated.cli', 'prepare', '--dataset=aliexpress', f'--input={csv}',
-                  f'--output={out}', '--overwrite', *shlex.split(extra)], check=True, capture_output=True,
-                 cwd=data_pipeline.REPO, env=dict(os.environ, PYTHONPATH=data_pipeline.REPO))
-  seconds = time.perf_counter() - start
-  after = resource.getrusage(resource.RUSAGE_CHILDREN)
-  return seconds, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+  m = data_pipeline.run_prepare_command(csv, out, shlex.split(extra))
+  return m['seconds'], data_pipeline.cpu_seconds(m)
 
 
 def main(argv) -> None:

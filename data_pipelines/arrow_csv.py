@@ -72,7 +72,7 @@ class ArrowChunks:
         if table is None:
           break
         frame = table.to_pandas()
-        if not (self._clean_text(table) and self._clean_numbers(frame)):
+        if not (self._clean_numbers(frame) and self._clean_text(table)):
           clean = False
           break
         frame.attrs[CHECKED] = {'number': list(self.number_columns), 'label': list(self.label_columns)}

@@ -153,7 +153,7 @@ def _encode_into(work: str, source: sources.Source, cfg: PrepareConfig, log, cac
   shard_digests: Dict[str, str] = {}
   # scenario -> one streamed AUC per task: holding the test rows' labels and probabilities for an exact AUC made
   # prepare's peak grow with the rows (290 MiB at 10M synthetic rows against 243 at 1M; streamed: 255 and 252)
-  oracle_data: Dict[str, List[metrics.BinnedAuc]] = {}
+  oracle_aucs: Dict[str, List[metrics.BinnedAuc]] = {}
   cached = cache.splits if cache else []
   chunks = itertools.chain(cache.chunks() if cache else (),
                            source.split_parts([s for s in spec.splits if s not in cached], contexts))
@@ -169,7 +169,7 @@ def _encode_into(work: str, source: sources.Source, cfg: PrepareConfig, log, cac
     for feature, n in oov.items():
       acct.handled(split, scenario, 'unknown_category_to_oov', feature, n)
     if true_prob is not None and split == 'test':
-      aucs = oracle_data.setdefault(scenario, [metrics.BinnedAuc() for _ in spec.task_names])
+      aucs = oracle_aucs.setdefault(scenario, [metrics.BinnedAuc() for _ in spec.task_names])
       for i, auc in enumerate(aucs):
         auc.add(labels[:, i], true_prob[:, i])
 
@@ -216,11 +216,11 @@ def _encode_into(work: str, source: sources.Source, cfg: PrepareConfig, log, cac
   for (split, scenario), paths in shards.items():
     summary['partitions'][split][scenario]['shards'] = paths
   summary[integrity.SHARDS] = integrity.describe_shards(work, shard_rows, shard_digests)
-  if oracle_data:
+  if oracle_aucs:
     summary['oracle_auc'] = {scenario: dict(zip(spec.task_names, (a.result() for a in aucs)))
-                             for scenario, aucs in oracle_data.items()}
+                             for scenario, aucs in oracle_aucs.items()}
     # how far the binned AUCs can be from the exact ones, at most
-    summary['oracle_auc_max_error'] = max(a.max_error() for aucs in oracle_data.values() for a in aucs)
+    summary['oracle_auc_max_error'] = max(a.max_error() for aucs in oracle_aucs.values() for a in aucs)
   return summary
 
 
