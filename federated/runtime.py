@@ -172,13 +172,17 @@ class BoundPopen(subprocess.Popen):
   Python fork() the whole process, with gRPC's threads and open TLS channels, instead of vfork() and exec, and
   a worker started that way during a remote run (the coordinator's own runtime starts one per new cardinality)
   corrupted the TLS streams to every worker (SSLV3_ALERT_BAD_RECORD_MAC on both channels, 70 ms after gRPC
-  logged the fork).
+  logged the fork), and a worker's gate started that way aborted in gRPC's fork handler before it could exec
+  (`next_worker->state == KICKED`).
   """
 
-  def __init__(self, args, **kwargs):
+  def __init__(self, args, bound: bool = False, **kwargs):
+    """`bound`: this child dies with this process too (always so for TFF's workers)."""
     args = list(args)
-    if any(os.path.basename(str(a)) == WORKER_BINARY for a in args[:4]):  # also behind taskset
+    worker = any(os.path.basename(str(a)) == WORKER_BINARY for a in args[:4])  # also behind taskset
+    if worker:
       kwargs['env'] = executor_env(os.environ if kwargs.get('env') is None else kwargs['env'], args)
+    if worker or bound:
       if _SETPRIV and 'preexec_fn' not in kwargs:
         args = [_SETPRIV, '--pdeathsig', 'TERM', '--'] + args
       else:

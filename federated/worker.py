@@ -92,7 +92,7 @@ def start_gated(listener: socket.socket, home: str, cfg: WorkerConfig, stderr=No
          f'--max_concurrent_calls={cfg.max_concurrent_calls}', f'--cert={os.path.abspath(cfg.tls_cert)}',
          f'--key={os.path.abspath(cfg.tls_key)}', f'--client_ca={os.path.abspath(cfg.tls_client_ca)}']
   proc = runtime.BoundPopen(cmd, pass_fds=(listener.fileno(),), stdout=subprocess.PIPE, stderr=stderr, text=True,
-                            preexec_fn=runtime.die_with_parent, cwd=_REPO, env=_silo_env(threads))
+                            bound=True, cwd=_REPO, env=_silo_env(threads))
   line = proc.stdout.readline()
   if not line:
     raise RuntimeError(f'the worker\'s gate stopped before it served ({proc.wait()}); its error is above')

@@ -27,12 +27,12 @@ def certs(tmp_path_factory):
 
 def _worker(port, data_root, state_root, certs):
   env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='3')
-  proc = subprocess.Popen([sys.executable, '-m', 'federated.cli', 'worker', f'--port={port}',
-                           f'--data_root={data_root}', f'--state_root={state_root}',
-                           f'--tls_cert={certs}/silo.pem', f'--tls_key={certs}/silo.key',
-                           f'--tls_client_ca={certs}/ca.pem'], env=env, cwd=REPO,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                          preexec_fn=runtime.die_with_parent)  # gone with this test process, whatever ends it
+  proc = runtime.BoundPopen([sys.executable, '-m', 'federated.cli', 'worker', f'--port={port}',
+                             f'--data_root={data_root}', f'--state_root={state_root}',
+                             f'--tls_cert={certs}/silo.pem', f'--tls_key={certs}/silo.key',
+                             f'--tls_client_ca={certs}/ca.pem'], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            bound=True)  # gone with this test process, whatever ends it
   for line in proc.stdout:
     if line.startswith('worker: serving'):
       return proc

@@ -128,7 +128,8 @@ def test_a_failed_computation_is_reduced_to_its_cause():
 
 def test_workers_are_started_without_forking_this_process(monkeypatch):
   """A preexec_fn makes Python fork() the whole process (gRPC threads, open TLS channels); started that way
-  mid-run, a worker corrupted the coordinator's TLS streams. setpriv sets the death signal instead."""
+  mid-run, a worker corrupted the coordinator's TLS streams, and a worker's gate aborted in gRPC's fork handler
+  (ev_epoll1_linux: next_worker->state == KICKED). setpriv sets the death signal instead, for any bound child."""
   seen = {}
   monkeypatch.setattr(subprocess.Popen, '__init__', lambda self, args, **kw: seen.update(args=args, kw=kw))
   runtime.BoundPopen(['taskset', '-c', '0', '/x/worker_binary', '--port=1'])
@@ -140,6 +141,12 @@ def test_workers_are_started_without_forking_this_process(monkeypatch):
     assert seen['kw']['preexec_fn'] is runtime.die_with_parent
   runtime.BoundPopen(['ls'])
   assert seen['args'] == ['ls'] and 'preexec_fn' not in seen['kw']
+  runtime.BoundPopen(['python3', '-m', 'federated.gate'], bound=True)
+  if setpriv:
+    assert seen['args'] == [setpriv, '--pdeathsig', 'TERM', '--', 'python3', '-m', 'federated.gate']
+    assert 'preexec_fn' not in seen['kw']
+  else:
+    assert seen['kw']['preexec_fn'] is runtime.die_with_parent
 
 
 class _Stop(Exception):
