@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 
 def exact_auc(labels, scores) -> float:
@@ -16,6 +15,8 @@ def exact_auc(labels, scores) -> float:
   n_neg = labels.size - n_pos
   if n_pos == 0 or n_neg == 0:
     return float('nan')
+  # (here: importing scipy.stats took prepare, which never calls this, half a second at start-up)
+  from scipy import stats  # pylint: disable=g-import-not-at-top
   ranks = stats.rankdata(scores)
   return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 

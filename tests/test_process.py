@@ -123,7 +123,9 @@ def _check_signature(data, name):
   return n_global, n_personal, n_local
 
 
-@pytest.mark.parametrize('name', ['pfmsmtrec', 'local', 'ditto', 'fedbn'])
+# fedbn's 11 s are in the slow suite: the fast suite ran 9 min 18 s of its 10 in CI; pfmsmtrec's template keeps
+# BatchNorm home too, checked by the same _check_signature
+@pytest.mark.parametrize('name', ['pfmsmtrec', 'local', 'ditto', pytest.param('fedbn', marks=pytest.mark.slow)])
 def test_round_signature_keeps_local_parameters_home(data, name):
   n_global, n_personal, n_local = _check_signature(data, name)
   if name == 'pfmsmtrec':
