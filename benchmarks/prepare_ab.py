@@ -5,6 +5,9 @@ On a machine as noisy as ours, one run of each setting says nothing. This script
 seconds and the paired differences. Each run is the command a user runs, start-up included.
 
   python benchmarks/prepare_ab.py --a=--encode_threads=1 --b=--encode_threads=2 --csv_rows=1000000 --repeats=5
+
+`--csv=FOLDER` times an AliExpress-layout folder already written (by an earlier run's `_write_aliexpress_csv`)
+instead of writing one first.
 """
 
 from __future__ import annotations
@@ -33,15 +36,17 @@ def main(argv) -> None:
   if FLAGS.a == FLAGS.b:
     raise app.UsageError(f'--a and --b are the same setting ({FLAGS.a!r})')
   with tempfile.TemporaryDirectory() as work:
-    csv = os.path.join(work, 'csv')
-    data_pipeline._write_aliexpress_csv(csv, FLAGS.csv_rows)  # pylint: disable=protected-access
-    os.sync()  # the CSV's write-back done before any timing
+    csv = FLAGS.csv  # an AliExpress-layout folder already written (--csv_rows is then not used)
+    if not csv:
+      csv = os.path.join(work, 'csv')
+      data_pipeline._write_aliexpress_csv(csv, FLAGS.csv_rows)  # pylint: disable=protected-access
+      os.sync()  # the CSV's write-back done before any timing
     runs = {'A': [], 'B': []}
     for repeat in range(FLAGS.repeats):
       for name in ('AB' if repeat % 2 == 0 else 'BA'):
         runs[name].append(_run(csv, os.path.join(work, 'out'), FLAGS.a if name == 'A' else FLAGS.b))
         print(f'{name}: {runs[name][-1][0]:.2f} s, {runs[name][-1][1]:.2f} CPU-s', flush=True)
-  print(f'{FLAGS.csv_rows:,} rows, {FLAGS.repeats} runs of each, taken in turn')
+  print(f'{FLAGS.csv or f"{FLAGS.csv_rows:,} rows"}, {FLAGS.repeats} runs of each, taken in turn')
   for name, setting in (('A', FLAGS.a), ('B', FLAGS.b)):
     print(f'{name} ({setting or "defaults"}): median {statistics.median(s for s, _ in runs[name]):.2f} s, '
           f'{statistics.median(c for _, c in runs[name]):.2f} CPU-s')

@@ -52,12 +52,15 @@ ORDER = [  # (file, what produced it)
     ('quality_census_quick.md', 'python benchmarks/quality.py --quick --datasets=census'),
     ('quality_synthetic_quick.md', 'python benchmarks/quality.py --quick --datasets=synthetic'),
     ('speed.md', 'python benchmarks/speed.py'),
+    ('paper_round.md', 'python benchmarks/paper_round.py'),
     ('round_cost.md', 'python benchmarks/round_cost.py'),
     ('round_stages.md', 'python benchmarks/round_stages.py'),
     ('scale.md', 'python benchmarks/scale.py'),
     ('remote.md', 'python benchmarks/remote.py'),
     ('tls_soak.md', 'python benchmarks/tls_soak.py --soak_rounds=200'),
     ('data_pipeline.md', 'python benchmarks/data_pipeline.py'),
+    ('prepare_stages.md', 'python benchmarks/prepare_stages.py'),
+    ('arrow_parse.md', 'python benchmarks/arrow_parse.py'),
 ]
 
 
