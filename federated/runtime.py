@@ -176,7 +176,7 @@ class BoundPopen(subprocess.Popen):
   (`next_worker->state == KICKED`).
   """
 
-  def __init__(self, args, bound: bool = False, **kwargs):
+  def __init__(self, args, *, bound: bool = False, **kwargs):
     """`bound`: this child dies with this process too (always so for TFF's workers)."""
     args = list(args)
     worker = any(os.path.basename(str(a)) == WORKER_BINARY for a in args[:4])  # also behind taskset
