@@ -82,7 +82,7 @@ class StatisticsBuilder:
           rel = os.path.join(VOCAB_DIR, _file_name(key), f'{_file_name(c)}.txt')
           os.makedirs(os.path.dirname(os.path.join(data_dir, rel)), exist_ok=True)
           with open(os.path.join(data_dir, rel), 'w', encoding='utf-8') as f:
-            f.writelines(json.dumps(v) + '\n' for v in vocab)
+            f.writelines(_json_lines(vocab))
           feature.vocabulary_files[key] = rel
           feature.vocabulary_size = max(feature.vocabulary_size, len(vocab) + 1)
         values = sum(self.vocabulary_report[c][key]['kept'] for key in scopes)
@@ -108,17 +108,22 @@ class StatisticsBuilder:
         scenario_column=self.source.scenario_column, scenarios=scenario_specs, splits=list(self.source.splits),
         statistics_scope=self.scope, has_true_probabilities=self.source.has_true_probabilities)
 
-  def _vocabulary(self, counts: 'ValueCounts', report: dict):
-    values = {v: n for v, n in counts.items() if v != sources.MISSING_CATEGORY}
-    items = [(v, n) for v, n in values.items() if n >= self.min_count]
-    items.sort(key=lambda vn: (-vn[1], vn[0]))  # most frequent first, ties by value: deterministic
-    rare = len(values) - len(items)
-    over = max(len(items) - self.max_vocabulary_size, 0) if self.max_vocabulary_size else 0
-    items = items[: len(items) - over]
-    kept = sum(n for _, n in items)
-    report.update(distinct=len(values), kept=len(items), below_min_count=rare, over_max_vocabulary_size=over,
-                  train_rows_to_oov=sum(values.values()) - kept)
-    return [v for v, _ in items]
+  def _vocabulary(self, counts: 'ValueCounts', report: dict) -> list:
+    """The kept values, most frequent first, ties by value (deterministic). On whole arrays: sorting 100,000
+    values as (count, value) pairs in Python was a third of the time between prepare's passes, when nothing
+    else runs."""
+    values, n = counts.arrays()
+    present = values != sources.MISSING_CATEGORY
+    values, n = values[present], n[present]
+    frequent = n >= self.min_count
+    kept_values, kept_n = values[frequent], n[frequent]
+    by_value = np.argsort(kept_values, kind='stable')  # the values are distinct: a total order
+    order = by_value[np.argsort(-kept_n[by_value], kind='stable')]
+    over = max(len(order) - self.max_vocabulary_size, 0) if self.max_vocabulary_size else 0
+    order = order[: len(order) - over]
+    report.update(distinct=len(values), kept=len(order), below_min_count=int((~frequent).sum()),
+                  over_max_vocabulary_size=over, train_rows_to_oov=int(n.sum() - kept_n[order].sum()))
+    return kept_values[order].tolist()
 
 
 class ValueCounts:
@@ -152,10 +157,24 @@ class ValueCounts:
 
   def items(self):
     """(value, count) pairs, as Python objects, in no particular order."""
+    values, n = self.arrays()
+    return zip(values.tolist(), n.tolist())
+
+  def arrays(self):
+    """(values [k] object, their counts [k] int64), each value once, in no particular order."""
     if not self._parts:
-      return iter(())
+      return np.array([], dtype=object), np.array([], dtype=np.int64)
     total = self._total()
-    return zip(total.index.tolist(), total.to_numpy().tolist())
+    return total.index.to_numpy(dtype=object), total.to_numpy().astype(np.int64)
+
+
+def _json_lines(values) -> list:
+  """Each value as `json.dumps` writes it, one per line; a string by json's own C encoder, which `json.dumps`
+  calls after some Python (half the time of writing 100,000 vocabulary lines)."""
+  return [(_JSON_STRING(v) if isinstance(v, str) else json.dumps(v)) + '\n' for v in values]
+
+
+_JSON_STRING = json.encoder.encode_basestring_ascii  # what json.dumps(str) returns, with its defaults
 
 
 def _file_name(name: str) -> str:
