@@ -23,8 +23,12 @@ import subprocess
 import sys
 import time
 
-import report_file  # benchmarks/, this script's folder
-from absl import app, flags  # pylint: disable=g-multiple-import
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import report_file  # noqa: E402  (benchmarks/, this script's folder)
+from absl import app, flags  # noqa: E402  pylint: disable=g-multiple-import
+
+from data_pipelines import aliexpress  # noqa: E402
 
 flags.DEFINE_string('csv', '', 'The AliExpress processed-layout folder.')
 flags.DEFINE_integer('repeats', 3, 'Runs of each setting, taken in turn; the medians are reported.')
@@ -35,8 +39,8 @@ flags.DEFINE_string('output', os.path.join(os.path.dirname(os.path.abspath(__fil
 flags.DEFINE_string('child', '', 'internal: run one setting and print its seconds as JSON.')
 FLAGS = flags.FLAGS
 
-IDS = [f'categorical_{i}' for i in range(1, 17)]
-NUMBERS = [f'numerical_{i}' for i in range(1, 64)] + ['click', 'conversion']
+IDS = aliexpress.PROCESSED_CATEGORICAL
+NUMBERS = aliexpress.PROCESSED_NUMERICAL + ['click', 'conversion']
 SETTINGS = ('dictionary ids', 'dictionary ids + pandas', 'integer ids', 'integer ids + pandas', 'ids only')
 
 

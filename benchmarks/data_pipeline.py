@@ -90,7 +90,7 @@ def _child() -> None:
   elif FLAGS.child == 'arrow_stream':  # prepare's parser alone: pyarrow in a thread, two blocks at a time
     from data_pipelines import arrow_csv  # pylint: disable=g-import-not-at-top
     kinds = {'categorical': 'text', 'numerical': 'number', 'click': 'label', 'conversion': 'label'}
-    columns = {c: kinds[c.split('_')[0]] for c in _CSV_COLUMNS if c != 'search_id'}
+    columns = {c: kinds[c.split('_')[0]] for c in _csv_columns() if c != 'search_id'}
     for path in _csv_files():
       rows += sum(len(chunk) for chunk, _ in arrow_csv.ArrowChunks(
           path, chunk_rows=PrepareConfig().chunk_rows, header=True, names=None, sep=',', columns=columns))
@@ -153,8 +153,12 @@ def _measure(kind: str, data: str, rows_per_scenario: int = 0, csv: str = '') ->
 
 
 COUNTRIES = ('NL', 'ES', 'FR', 'US')
-_CSV_COLUMNS = (['search_id'] + [f'categorical_{i}' for i in range(1, 17)] +
-                [f'numerical_{i}' for i in range(1, 64)] + ['click', 'conversion'])
+
+
+def _csv_columns() -> list:
+  """The processed layout's columns, in file order (imported here: a child imports only what it measures)."""
+  from data_pipelines import aliexpress  # pylint: disable=g-import-not-at-top
+  return ['search_id'] + aliexpress.PROCESSED_CATEGORICAL + aliexpress.PROCESSED_NUMERICAL + ['click', 'conversion']
 
 
 def _write_aliexpress_csv(root: str, rows: int, block: int = 50_000) -> None:
@@ -163,6 +167,7 @@ def _write_aliexpress_csv(root: str, rows: int, block: int = 50_000) -> None:
   import numpy as np  # pylint: disable=g-import-not-at-top
   import pandas as pd  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
+  columns = _csv_columns()
   for country in COUNTRIES:
     os.makedirs(os.path.join(root, f'AliExpress_{country}'), exist_ok=True)
     for split, n in (('train', rows // len(COUNTRIES) * 4 // 5), ('test', rows // len(COUNTRIES) // 5)):
@@ -174,7 +179,7 @@ def _write_aliexpress_csv(root: str, rows: int, block: int = 50_000) -> None:
         frame.update({f'numerical_{i}': np.round(rng.random(m), 6) for i in range(1, 64)})
         click = rng.random(m) < 0.05
         frame.update(click=click.astype(int), conversion=(click & (rng.random(m) < 0.2)).astype(int))
-        pd.DataFrame(frame, columns=_CSV_COLUMNS).to_csv(path, mode='a' if start else 'w', header=not start,
+        pd.DataFrame(frame, columns=columns).to_csv(path, mode='a' if start else 'w', header=not start,
                                                          index=False)
 
 

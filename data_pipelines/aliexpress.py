@@ -32,6 +32,9 @@ TASKS = [
 SPLITS = ['train', 'test']
 RAW_USER_COLUMNS = 33
 RAW_ITEM_COLUMNS = 49
+# The processed layout's feature columns (its files also hold search_id, click and conversion)
+PROCESSED_CATEGORICAL = [f'categorical_{i}' for i in range(1, 17)]
+PROCESSED_NUMERICAL = [f'numerical_{i}' for i in range(1, 64)]
 _PROCESSED_DIR = re.compile(r'^AliExpress_([A-Za-z]+)$')
 _RAW_USER = re.compile(r'^([A-Za-z]+)_user_train\.csv$')
 
@@ -83,8 +86,8 @@ def aliexpress_source(root: str, layout: str = 'auto', scenarios: Sequence[str] 
       dataset='aliexpress',
       files=[table.TableFile(os.path.join(root, f'AliExpress_{c}', f'{s}.csv'), split=s, scenario=c)
              for c in countries for s in SPLITS],
-      categorical=[f'categorical_{i}' for i in range(1, 17)],
-      numerical=[f'numerical_{i}' for i in range(1, 64)],
+      categorical=list(PROCESSED_CATEGORICAL),
+      numerical=list(PROCESSED_NUMERICAL),
       tasks=TASKS,
       labels=table.ctr_ctcvr_labels('click', 'conversion'),
       label_columns=['click', 'conversion'],
