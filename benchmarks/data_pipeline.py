@@ -332,7 +332,7 @@ def main(argv) -> None:
         _csv_row('`pfmsmt prepare --dataset=aliexpress` (`prepare.prepare`, imports done)', full),
         _csv_row('the command as a user runs it, start-up and imports included (no TensorFlow)', command),
         _csv_row('the same with `--noarrow_csv` (pandas parses every file)', pandas_),
-        _csv_row('the same with `--encode_threads=1` (pass 2 encoded by the main thread alone)', one),
+        _csv_row('the same with `--encode_threads=1` (one thread packs the rows, one finishes the shards)', one),
         _csv_row(f'the same on a tenth of the rows ({tenth["rows"]:,})', tenth), '',
         f'Prepare\'s CPU seconds bound its time: with all {cores} cores busy throughout, {full_cpu:.1f} CPU '
         f'seconds would still take {full_cpu / cores:.1f} s, {cores * full["rows"] / full_cpu:,.0f} rows/s. '
@@ -344,16 +344,14 @@ def main(argv) -> None:
         f'{FLAGS.csv_rows // 10 // len(COUNTRIES) // 5:,} rows each, its train files '
         f'{FLAGS.csv_rows // 10 // len(COUNTRIES) * 4 // 5:,}, so the tenth\'s peak is a smaller chunk\'s: from '
         '1M to 10M rows, where every file fills its chunks, benchmarks/results/scale.md measures prepare\'s '
-        'peak). Prepare parses each file once, with pyarrow '
+        'peak). Prepare reads each file once, with pyarrow '
         'in a thread of its own (two parse blocks at a time, on both cores) while the rows are clean, and takes '
         'the columns that path has checked as they are (data_pipelines/arrow_csv.py; the caller checks and '
-        'converts a parsed chunk while the next one is parsed): the statistics pass keeps the chunks it parsed '
-        'on disk for the encoding pass (`--cache_chunks`; the float columns as one array, a held-out valid '
-        'split as row positions, not a copy), so that its memory does not grow with the rows, and the encoding '
-        'pass gathers each part\'s rows once and writes fixed-width records with '
-        'their TFRecord checksums computed on whole columns (data_pipelines/crc32c.py), encoded and framed in '
-        '`--encode_threads` threads (numpy releases the GIL for its column work) and written and hashed in order '
-        'by the main thread.', '']
+        'converts a parsed chunk while the next one is parsed). In that one pass it counts the train '
+        'statistics and writes every row in its final fixed-width layout with provisional values (ids in the '
+        'order values are met, numbers centred), packed in `--encode_threads` threads (numpy releases the GIL '
+        'for its column work) and written in order by the main thread; then it finishes each shard in place, '
+        'ids through a table, numbers normalized, SHA-256 of the result (data_pipelines/provisional.py).', '']
   report_file.publish(lines, FLAGS.output)
 
 

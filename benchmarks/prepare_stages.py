@@ -1,9 +1,9 @@
 """Where one `prepare` of an AliExpress-layout CSV spends its time: wall and thread CPU seconds per stage.
 
-Wraps the functions that make up prepare's two passes and prints, for each, its calls, the wall seconds and the
-CPU seconds of the thread that ran it (summed over calls and threads), beside the whole prepare's wall and CPU
-seconds. Pass 2 is the whole less the statistics pass. The stages overlap (parser and encoding threads), so
-they do not add up to the wall time; what they show is which thread does what.
+Wraps the functions that make up prepare (its one pass over the input, then the shards finished in place) and
+prints, for each, its calls, the wall seconds and the CPU seconds of the thread that ran it (summed over calls
+and threads), beside the whole prepare's wall and CPU seconds. The stages overlap (parser, encoding and
+finishing threads), so they do not add up to the wall time; what they show is which thread does what.
 
 First it times what any prepare must do, whatever it writes: read and check every row of every split (the
 source's chunks, as prepare's passes take them), then the same with the train split's statistics counted. What
@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import report_file  # noqa: E402  (benchmarks/, this script's folder)
 from absl import app, flags  # noqa: E402  pylint: disable=g-multiple-import
 
-from data_pipelines import accounting, arrow_csv, chunk_cache, prepare, records, sources, statistics  # noqa: E402
+from data_pipelines import accounting, arrow_csv, prepare, provisional, records, sources, statistics  # noqa: E402
 from data_pipelines.config import PrepareConfig  # noqa: E402
 
 flags.DEFINE_string('csv', '', 'The AliExpress processed-layout folder to prepare.')
@@ -41,19 +41,17 @@ flags.DEFINE_string('output', os.path.join(os.path.dirname(os.path.abspath(__fil
 FLAGS = flags.FLAGS
 
 STAGES = (  # (owner, function, label)
-    (prepare, '_statistics_pass', 'pass 1, whole (main thread)'),
-    (arrow_csv.ArrowChunks, '_clean_numbers', 'pass 1: number and label checks'),
-    (arrow_csv.ArrowChunks, '_clean_text', 'pass 1: text checks'),
-    (sources.ChunkBuilder, 'build', 'pass 1: canonical chunk'),
-    (statistics.StatisticsBuilder, 'add', 'pass 1: statistics'),
-    (statistics.StatisticsBuilder, 'build_spec', 'pass 1: vocabularies and spec'),
-    (chunk_cache.ChunkCache, 'add', 'pass 1: chunk cache, write'),
-    (chunk_cache.ChunkCache, 'chunks', 'pass 2: chunk cache, read (generator steps)'),
-    (records.Encoder, 'numerical_block', 'pass 2: numerical block'),
-    (records.Encoder, 'encode', 'pass 2: encode (ids, normalization)'),
-    (records, 'serialize_rows', 'pass 2: serialize'),
-    (records, 'frame_records', 'pass 2: TFRecord framing and CRC-32C'),
-    (records.ShardWriter, 'write_framed', 'pass 2: write and SHA-256'),
+    (prepare, '_write_provisional', 'the pass, whole (main thread)'),
+    (arrow_csv.ArrowChunks, '_clean_numbers', 'number and label checks'),
+    (arrow_csv.ArrowChunks, '_clean_text', 'text checks'),
+    (sources.ChunkBuilder, 'build', 'canonical chunk'),
+    (sources, 'column_block', 'numbers and labels as blocks'),
+    (statistics.StatisticsBuilder, 'add', 'statistics'),
+    (provisional, 'chunk_codes', 'provisional ids of each chunk\'s values'),
+    (prepare, '_provisional_parts', 'rows packed and gathered'),
+    (records.ShardWriter, 'write', 'rows written'),
+    (statistics.StatisticsBuilder, 'build_spec', 'vocabularies and spec'),
+    (provisional, 'finish_shard', 'shards finished in place, SHA-256'),
 )
 
 
@@ -67,16 +65,6 @@ def _timed(function, totals: list):
       totals[1] += time.perf_counter() - wall
       totals[2] += time.thread_time() - cpu
       totals[3].add(threading.current_thread().name.split('_')[0])
-  return wrapper
-
-
-def _timed_generator(function, totals: list):
-  """Times each step of a generator, not the time its consumer holds it between steps."""
-  def wrapper(*args, **kwargs):
-    items = function(*args, **kwargs)
-    step = _timed(lambda: next(items, None), totals)
-    while (item := step()) is not None:
-      yield item
   return wrapper
 
 
@@ -131,7 +119,8 @@ def _one_run(totals: dict) -> list:
     wall, now = time.perf_counter() - wall, os.times()
   first = totals[STAGES[0][2]][1]
   return [f'prepare of {summary["totals"]["rows_kept"]:,} rows: {wall:.2f} s, {now.user - cpu.user:.2f} CPU-s user '
-          f'and {now.system - cpu.system:.2f} system; pass 1 {first:.2f} s, pass 2 and the rest {wall - first:.2f} s',
+          f'and {now.system - cpu.system:.2f} system; the pass {first:.2f} s, finishing and the rest '
+          f'{wall - first:.2f} s',
           '', '| stage | calls | wall s | CPU s | threads |', '|---|---|---|---|---|',
           *[f'| {label} | {calls} | {seconds:.2f} | {cpu_s:.2f} | {", ".join(sorted(threads))} |'
             for label, (calls, seconds, cpu_s, threads) in totals.items()], '']
@@ -145,8 +134,7 @@ def main(argv) -> None:
   totals = {}
   for owner, name, label in STAGES:
     totals[label] = [0, 0.0, 0.0, set()]
-    wrap = _timed_generator if name == 'chunks' else _timed
-    setattr(owner, name, wrap(getattr(owner, name), totals[label]))
+    setattr(owner, name, _timed(getattr(owner, name), totals[label]))
   lines = ['# Where prepare spends its time', '',
            f'Command: `python benchmarks/prepare_stages.py --csv=FOLDER --repeats={FLAGS.repeats}` (FOLDER: '
            f'{FLAGS.csv_description})  ',

@@ -1,4 +1,4 @@
-"""Readers and tf.data pipelines: source rows -> per-scenario TFRecord partitions -> datasets.
+"""Readers and tf.data pipelines: source rows -> per-scenario partitions of fixed-width rows -> datasets.
 
 The bottom layer: it imports neither pfmsmt_tf nor federated. Public modules: `prepare` (prepare,
 resolve_data, format_summary), `config` (PrepareConfig, PipelineConfig), `spec` (DatasetSpec, load_spec),

@@ -38,18 +38,15 @@ class PrepareConfig:
   on_bad_row: str = _field('error', 'error: stop at the first bad value, naming file, row and column; '
                            'drop: drop such rows and count them per reason in summary.json.',
                            enum=('error', 'drop'))
-  rows_per_shard: int = _field(200_000, 'Rows per TFRecord shard.')
+  rows_per_shard: int = _field(200_000, 'Rows per shard (a file of fixed-width rows).')
   shuffle_rows: bool = _field(True, 'Write each chunk of a partition in a seeded random order (helps the '
                               'block shuffle of the input pipeline).')
-  encode_threads: int = _field(2, 'Threads that encode and frame the rows of pass 2 (numpy releases the GIL '
-                                'for their column work); the main thread writes them in order.')
+  encode_threads: int = _field(2, 'Threads that pack the rows read (numpy releases the GIL for their column '
+                                'work), written in order by the main thread, and that finish the shards.')
   chunk_rows: int = _field(50_000, 'Rows read at a time; bounds memory.')
   arrow_csv: bool = _field(True, 'Parse CSV files with pyarrow while their rows are clean (no empty or non-finite '
                            'number, no leading space in text), pandas from the first chunk that is not; '
                            'the prepared rows are the same either way (data_pipelines/arrow_csv.py).')
-  cache_chunks: bool = _field(True, 'Keep the train and valid rows parsed by the statistics pass on disk (beside '
-                              'the output, about 600 bytes a row at AliExpress width, deleted as they are '
-                              'encoded) instead of parsing the input a second time.')
   # Synthetic.
   rows_per_scenario: int = _field(25_000, 'synthetic: rows per scenario (train + test).')
   test_rows_per_scenario: int = _field(0, 'synthetic: test rows per scenario (0: test_fraction of '

@@ -20,33 +20,26 @@ from data_pipelines.config import PipelineConfig
 def partition_pattern(data_dir: str, spec: spec_lib.DatasetSpec, split: str, scenario: str) -> str:
   if split not in spec.splits:
     raise ValueError(f'unknown split {split!r}; the data has {spec.splits}')
-  return os.path.join(data_dir, split, spec.scenario(scenario).directory, '*.tfrecord')
+  return os.path.join(data_dir, split, spec.scenario(scenario).directory, records.SHARD_GLOB)
 
 
 def parse_fn(spec: spec_lib.DatasetSpec, with_true_prob: bool = False) -> Callable:
-  """Parses a batch of serialized rows into (features, labels)."""
+  """Parses a batch of rows (records.record_dtype, as strings) into (features, labels)."""
   n_cat, n_num, tasks = len(spec.categorical), len(spec.numerical), spec.task_names
   if with_true_prob and not spec.has_true_probabilities:
     raise ValueError(f'{spec.dataset} data has no true probabilities (only synthetic data has)')
-  description = {records.LABELS: tf.io.FixedLenFeature([len(tasks)], tf.float32)}
-  if n_cat:
-    description[records.CATEGORICAL] = tf.io.FixedLenFeature([n_cat], tf.int64)
-  if n_num:
-    description[records.NUMERICAL] = tf.io.FixedLenFeature([n_num], tf.float32)
-  if with_true_prob:
-    description[records.TRUE_PROB] = tf.io.FixedLenFeature([len(tasks)], tf.float32)
+  width = records.spec_record_dtype(spec).itemsize // 4  # every field is 4 bytes wide
 
   def parse(serialized):
-    parsed = tf.io.parse_example(serialized, description)
-    batch = tf.shape(serialized)[0]
+    words = tf.reshape(tf.io.decode_raw(serialized, tf.float32), [-1, width])  # [B, width], the ids bitcast
     features = {
-        records.CATEGORICAL: parsed.get(records.CATEGORICAL, tf.zeros([batch, 0], tf.int64)),
-        records.NUMERICAL: parsed.get(records.NUMERICAL, tf.zeros([batch, 0], tf.float32)),
+        records.CATEGORICAL: tf.cast(tf.bitcast(words[:, :n_cat], tf.int32), tf.int64),
+        records.NUMERICAL: words[:, n_cat:n_cat + n_num],
     }
+    labels = words[:, n_cat + n_num:n_cat + n_num + len(tasks)]
     if with_true_prob:
-      features[records.TRUE_PROB] = parsed[records.TRUE_PROB]
-    labels = {t: parsed[records.LABELS][:, i] for i, t in enumerate(tasks)}
-    return features, labels
+      features[records.TRUE_PROB] = words[:, n_cat + n_num + len(tasks):]
+    return features, {t: labels[:, i] for i, t in enumerate(tasks)}
 
   return parse
 
@@ -58,8 +51,10 @@ def dataset_from_pattern(pattern, spec: spec_lib.DatasetSpec, cfg: PipelineConfi
   which measured 3x slower here (benchmarks/data_pipeline.py); parsing after batching is the parallel part.
   """
   seed = cfg.seed if seed is None else seed  # a tensor inside TFF computations (e.g. derived from the round)
+  record_bytes = records.spec_record_dtype(spec).itemsize
   files = tf.data.Dataset.list_files(pattern, shuffle=cfg.shuffle_buffer > 0, seed=seed)
-  ds = files.interleave(tf.data.TFRecordDataset, cycle_length=cfg.cycle_length, block_length=1)
+  ds = files.interleave(lambda f: tf.data.FixedLengthRecordDataset(f, record_bytes), cycle_length=cfg.cycle_length,
+                        block_length=1)
   if cfg.num_epochs != 1:
     ds = ds.repeat(cfg.num_epochs if cfg.num_epochs > 0 else None)
   if cfg.shuffle_buffer > 0 and cfg.shuffle_block > 1:

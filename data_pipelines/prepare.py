@@ -1,16 +1,15 @@
-"""`pfmsmt prepare`: source files -> per-scenario TFRecord shards, spec.json and summary.json.
+"""`pfmsmt prepare`: source files -> per-scenario shards of fixed-width rows, spec.json and summary.json.
 
-Two streaming passes: statistics on train, then encoding of every split. Output is written to a temporary
-folder beside --output and renamed at the end, so a failed run never leaves a half-prepared folder behind.
+One streaming pass reads every split, counts the train statistics and writes each row with provisional values;
+then each shard is finished in place (data_pipelines/provisional.py). Output is written to a temporary folder
+beside --output and renamed at the end, so a failed run never leaves a half-prepared folder behind.
 """
 
 from __future__ import annotations
 
 import collections
 import concurrent.futures
-import contextlib
 import dataclasses
-import itertools
 import json
 import os
 import shutil
@@ -19,9 +18,10 @@ import time
 from typing import Dict, List
 
 import numpy as np
+import pandas as pd
 
 from data_pipelines import accounting as accounting_lib
-from data_pipelines import aliccp, aliexpress, census, chunk_cache, csv_dataset, records, sources
+from data_pipelines import aliccp, aliexpress, census, csv_dataset, provisional, records, sources
 from data_pipelines import statistics, synthetic
 from data_pipelines import spec as spec_lib
 from data_pipelines import integrity, table, tenrec, valid_split
@@ -95,7 +95,7 @@ def _check_output(cfg: PrepareConfig) -> str:
 
 
 def prepare(cfg: PrepareConfig, log=print) -> dict:
-  """Source rows -> per-scenario TFRecord partitions in `cfg.output`, in two passes (statistics, then rows).
+  """Source rows -> per-scenario partitions in `cfg.output`, in one pass over the input (module docstring).
 
   Args:
     cfg: the source, its format and the encoding settings (`pfmsmt prepare --help`).
@@ -126,84 +126,49 @@ def prepare(cfg: PrepareConfig, log=print) -> dict:
 
 
 def _prepare_into(work: str, source: sources.Source, cfg: PrepareConfig, log) -> dict:
-  cached = cfg.cache_chunks and not cfg.encoding_from  # without pass 1 there is nothing to keep
-  with chunk_cache.ChunkCache(os.path.dirname(work)) if cached else contextlib.nullcontext() as cache:
-    return _encode_into(work, source, cfg, log, cache)
-
-
-def _encode_into(work: str, source: sources.Source, cfg: PrepareConfig, log, cache) -> dict:
-  # Rows are counted where they are parsed: by pass 1 for the splits it caches, by pass 2 for the others.
+  """One pass over the input writes every row, with provisional values (provisional.py); the statistics then
+  known, each shard is finished in place."""
   acct = accounting_lib.RowAccounting()
   contexts = {split: sources.ReadContext(split, acct, cfg.on_bad_row, cfg.chunk_rows, cfg.arrow_csv)
               for split in source.splits}
-  if cfg.encoding_from:
-    spec = _reuse_encoding(cfg.encoding_from, source, cfg.scenarios, work)
-    scenarios, vocabularies = spec.scenario_names, {}
+  base = _reuse_encoding(cfg.encoding_from, source, cfg.scenarios, work) if cfg.encoding_from else None
+  stats = None if base else statistics.StatisticsBuilder(source, cfg.statistics_scope, cfg.min_count,
+                                                         cfg.max_vocabulary_size, cfg.hash_bins)
+  written = _write_provisional(work, source, cfg, base, stats, contexts, acct)
+
+  if base:
+    spec, vocabularies = base, {}
+    scenarios = spec.scenario_names
   else:
-    spec, scenarios, vocabularies = _statistics_pass(source, cfg, work, contexts, cache)
+    scenarios = [s for s in stats.rows if stats.rows[s] > 0]
+    if cfg.scenarios:
+      empty = [s for s in cfg.scenarios if s not in scenarios]
+      if empty:
+        raise InputError(f'scenario(s) {empty} have no usable train rows',
+                         expected=f'rows for every selected scenario; found rows for {scenarios}')
+    if not scenarios:
+      raise InputError('no usable train rows in any scenario', path=cfg.input or None)
+    spec, vocabularies = stats.build_spec(work, scenarios), stats.vocabulary_report
   spec.save(work)
   log(f'prepare: {source.dataset}: {len(spec.categorical)} categorical, {len(spec.numerical)} numerical features, '
       f'tasks {spec.task_names}, scenarios {scenarios}')
 
-  # Pass 2: encode and write every split: the cached chunks, then the splits pass 1 did not read.
-  encoder = records.Encoder(spec, work)
-  order_rng = np.random.default_rng([cfg.seed, 7])
-  shards: Dict[tuple, List[str]] = {}
-  shard_rows: Dict[str, int] = {}
-  shard_digests: Dict[str, str] = {}
-  # scenario -> one streamed AUC per task: holding the test rows' labels and probabilities for an exact AUC made
-  # prepare's peak grow with the rows (290 MiB at 10M synthetic rows against 243 at 1M; streamed: 255 and 252)
-  oracle_aucs: Dict[str, List[metrics.BinnedAuc]] = {}
-  cached = cache.splits if cache else []
-  chunks = itertools.chain(cache.chunks() if cache else (),
-                           source.split_parts([s for s in spec.splits if s not in cached], contexts))
-  writers: Dict[tuple, records.ShardWriter] = {}  # (split, scenario) -> its shards
-
-  def write(split, scenario, encoded) -> None:
-    framed, labels, true_prob, oov = encoded.result()
-    if (split, scenario) not in writers:
-      writers[(split, scenario)] = records.ShardWriter(
-          os.path.join(work, split, spec.scenario(scenario).directory), cfg.rows_per_shard)
-    writers[(split, scenario)].write_framed(framed)
-    acct.keep(split, scenario, len(labels), dict(zip(spec.task_names, labels.sum(axis=0).tolist())))
-    for feature, n in oov.items():
-      acct.handled(split, scenario, 'unknown_category_to_oov', feature, n)
-    if true_prob is not None and split == 'test':
-      aucs = oracle_aucs.setdefault(scenario, [metrics.BinnedAuc() for _ in spec.task_names])
-      for i, auc in enumerate(aucs):
-        auc.add(labels[:, i], true_prob[:, i])
-
-  # Encoding runs in threads (numpy's column work releases the GIL, so it overlaps on two cores); the rows are
-  # written here, in the order read, with the orders drawn in that order: the output does not depend on them.
-  in_flight = collections.deque()
-  with concurrent.futures.ThreadPoolExecutor(cfg.encode_threads, thread_name_prefix='encode') as pool:
-    for frame, parts in chunks:
-      numerical = encoder.numerical_block(frame)  # once per chunk, for every part encoded from it
-      for split, split_rows in parts:
-        for scenario, rows in sources.scenario_rows(frame, split_rows):
-          n = len(frame) if rows is None else len(rows)
-          if scenario not in scenarios:
-            acct.drop(split, scenario, SCENARIO_NOT_IN_ENCODING if cfg.encoding_from else SCENARIO_NOT_IN_TRAIN, n)
-            continue
-          if cfg.shuffle_rows:
-            order = order_rng.permutation(n)
-            rows = order if rows is None else rows[order]
-          in_flight.append((split, scenario, pool.submit(_encode_rows, encoder, frame, scenario, rows, numerical)))
-          while len(in_flight) > cfg.encode_threads:  # bounds memory: a few chunks at a time
-            write(*in_flight.popleft())
-    while in_flight:
-      write(*in_flight.popleft())
-  for (split, scenario), w in writers.items():
-    w.close()
-    shards[(split, scenario)] = [os.path.relpath(p, work) for p in w.shards]
-    shard_rows.update({os.path.relpath(p, work): n for p, n in zip(w.shards, w.rows)})
-    shard_digests.update({os.path.relpath(p, work): d for p, d in zip(w.shards, w.sha256)})
+  for (split, scenario), part in list(written.partitions.items()):
+    if scenario in scenarios:
+      acct.keep(split, scenario, part.rows, dict(zip(spec.task_names, part.label_sums.tolist())))
+    else:  # a scenario without train rows: its rows of other splits have nothing to be encoded with
+      acct.drop(split, scenario, SCENARIO_NOT_IN_TRAIN, part.rows)
+      shutil.rmtree(part.writer.directory)
+      del written.partitions[(split, scenario)]
+  _move_partitions(work, spec, written)
   for split in spec.splits:
-    missing = [s for s in scenarios if (split, s) not in writers]
+    missing = [s for s in scenarios if (split, s) not in written.partitions]
     if missing:
       raise InputError(f'scenario(s) {missing} have no usable rows in the {split} split',
                        hint='every scenario needs rows in every split; adjust --test_fraction, --valid_fraction '
                        '(0: no valid split) or the inputs')
+
+  shards, shard_rows, shard_digests = _finish(work, spec, written, cfg, acct)
   summary = {
       'dataset': source.dataset,
       'config': _jsonable(cfg),
@@ -216,45 +181,176 @@ def _encode_into(work: str, source: sources.Source, cfg: PrepareConfig, log, cac
   for (split, scenario), paths in shards.items():
     summary['partitions'][split][scenario]['shards'] = paths
   summary[integrity.SHARDS] = integrity.describe_shards(work, shard_rows, shard_digests)
-  if oracle_aucs:
+  if written.oracle_aucs:
     summary['oracle_auc'] = {scenario: dict(zip(spec.task_names, (a.result() for a in aucs)))
-                             for scenario, aucs in oracle_aucs.items()}
+                             for scenario, aucs in written.oracle_aucs.items() if scenario in scenarios}
     # how far the binned AUCs can be from the exact ones, at most
-    summary['oracle_auc_max_error'] = max(a.max_error() for aucs in oracle_aucs.values() for a in aucs)
+    summary['oracle_auc_max_error'] = max(a.max_error() for aucs in written.oracle_aucs.values() for a in aucs)
   return summary
 
 
-def _encode_rows(encoder: records.Encoder, frame, scenario: str, rows, numerical):
-  """(framed TFRecord rows, labels, true probabilities or None, OOV counts) of the rows of `scenario` at
-  positions `rows` of `frame`, in that order (None: every row)."""
-  cat, num, labels, true_prob, oov = encoder.encode(frame, scenario, rows, numerical)
-  return records.frame_records(records.serialize_rows(cat, num, labels, true_prob)), labels, true_prob, oov
+@dataclasses.dataclass
+class _Partition:
+  writer: records.ShardWriter
+  rows: int = 0
+  label_sums: np.ndarray = None
 
 
-def _statistics_pass(source: sources.Source, cfg: PrepareConfig, work: str, contexts, cache):
-  """Pass 1: vocabularies and normalization statistics on train. With a `cache`, it also keeps the train rows
-  and the valid rows (read with them from the train files) for pass 2, counted here in `contexts`."""
-  stats = statistics.StatisticsBuilder(source, cfg.statistics_scope, cfg.min_count, cfg.max_vocabulary_size,
-                                       cfg.hash_bins)
-  if cache is None:  # counted by pass 2, which reads everything again
-    contexts = {valid_split.TRAIN: sources.ReadContext(valid_split.TRAIN, accounting_lib.RowAccounting(),
-                                                       cfg.on_bad_row, cfg.chunk_rows, cfg.arrow_csv)}
-  splits = [s for s in source.splits if s in (valid_split.TRAIN, valid_split.VALID)] if cache else [valid_split.TRAIN]
-  for frame, parts in source.split_parts(splits, contexts):
-    if cache is not None:
-      cache.add(frame, parts)
-    for split, rows in parts:
-      if split == valid_split.TRAIN:
-        stats.add(frame, rows)
-  scenarios = [s for s in stats.rows if stats.rows[s] > 0]
-  if cfg.scenarios:
-    empty = [s for s in cfg.scenarios if s not in scenarios]
-    if empty:
-      raise InputError(f'scenario(s) {empty} have no usable train rows',
-                       expected=f'rows for every selected scenario; found rows for {scenarios}')
-  if not scenarios:
-    raise InputError('no usable train rows in any scenario', path=cfg.input or None)
-  return stats.build_spec(work, scenarios), scenarios, stats.vocabulary_report
+@dataclasses.dataclass
+class _Written:
+  """What the provisional pass wrote: partitions, and what finishing them needs."""
+  dtype: np.dtype
+  categorical: List[str]  # in the order of the spec to be
+  partitions: Dict[tuple, _Partition] = dataclasses.field(default_factory=dict)  # (split, scenario) ->
+  ids: Dict[tuple, provisional.ValueIds] = dataclasses.field(
+      default_factory=lambda: collections.defaultdict(provisional.ValueIds))  # (scope, feature) ->
+  offsets: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # scope -> [N] float64
+  # scenario -> one streamed AUC per task: holding the test rows' labels and probabilities for an exact AUC made
+  # prepare's peak grow with the rows (290 MiB at 10M synthetic rows against 243 at 1M; streamed: 255 and 252)
+  oracle_aucs: Dict[str, List[metrics.BinnedAuc]] = dataclasses.field(default_factory=dict)
+
+
+def _write_provisional(work: str, source: sources.Source, cfg: PrepareConfig, base, stats, contexts, acct
+                       ) -> _Written:
+  """Reads every split once: counts the train rows' statistics and writes every row with provisional values,
+  each chunk's parts in a seeded random order."""
+  categorical = [f.name for f in base.categorical] if base else list(source.categorical)
+  numerical = [f.name for f in base.numerical] if base else list(source.numerical)
+  normalizations = [f.normalization for f in base.numerical] if base else [source.normalization[n] for n in numerical]
+  tasks = [t.name for t in source.tasks]
+  written = _Written(records.record_dtype(len(categorical), len(numerical), len(tasks),
+                                          source.has_true_probabilities), categorical)
+  shared = (base.statistics_scope if base else cfg.statistics_scope) == 'shared'
+  order_rng = np.random.default_rng([cfg.seed, 7])
+
+  def write(split, scenario, rows, labels, true_prob) -> None:
+    part = written.partitions.get((split, scenario))
+    if part is None:
+      # (a folder named for the scenario once the spec names them all: _move_partitions)
+      part = written.partitions[(split, scenario)] = _Partition(records.ShardWriter(
+          os.path.join(work, split, f'.partition-{len(written.partitions)}'), cfg.rows_per_shard),
+          label_sums=np.zeros(len(tasks)))
+    part.writer.write(rows)
+    part.rows += len(rows)
+    part.label_sums += labels.sum(axis=0, dtype=np.float64)
+    if true_prob is not None and split == 'test':
+      aucs = written.oracle_aucs.setdefault(scenario, [metrics.BinnedAuc() for _ in tasks])
+      for i, auc in enumerate(aucs):
+        auc.add(labels[:, i], true_prob[:, i])
+
+  # A chunk's rows are packed and gathered in threads (numpy's column work releases the GIL, so it overlaps the
+  # parser on two cores) and written here, in the order read, with the orders drawn in that order: the output
+  # does not depend on the threads.
+  in_flight = collections.deque()
+  with concurrent.futures.ThreadPoolExecutor(cfg.encode_threads, thread_name_prefix='encode') as pool:
+    for frame, parts in source.split_parts(source.splits, contexts):
+      block = sources.column_block(frame, numerical)
+      if stats is not None:
+        for split, rows in parts:
+          if split == valid_split.TRAIN:
+            stats.add(frame, rows, block)
+      labels = sources.column_block(frame, tasks, np.float32)
+      true_prob = (sources.column_block(frame, [sources.true_prob_column(t) for t in tasks], np.float32)
+                   if source.has_true_probabilities else None)
+      by_scope = collections.defaultdict(list)  # scope -> [(split, scenario, positions in the order written)]
+      for split, split_rows in parts:
+        for scenario, rows in sources.scenario_rows(frame, split_rows):
+          n = len(frame) if rows is None else len(rows)
+          if base and scenario not in base.scenario_names:
+            acct.drop(split, scenario, SCENARIO_NOT_IN_ENCODING, n)
+            continue
+          scope = spec_lib.SHARED_SCOPE if shared else scenario
+          if scope not in written.offsets:
+            first = block if rows is None else block[rows]
+            written.offsets[scope] = provisional.transformed(first, normalizations).mean(axis=0)
+          if cfg.shuffle_rows:
+            order = order_rng.permutation(n)
+            rows = order if rows is None else rows[order]
+          by_scope[scope].append((split, scenario, rows))
+      for scope, scope_parts in by_scope.items():
+        codes = [provisional.chunk_codes(frame[c], written.ids[(scope, c)]) for c in categorical]
+        in_flight.append(pool.submit(_provisional_parts, written.dtype, codes, block, normalizations,
+                                     written.offsets[scope], labels, true_prob, scope_parts))
+      while len(in_flight) > cfg.encode_threads:  # bounds memory: a few chunks at a time
+        for part in in_flight.popleft().result():
+          write(*part)
+    while in_flight:
+      for part in in_flight.popleft().result():
+        write(*part)
+  for part in written.partitions.values():
+    part.writer.close()
+  return written
+
+
+def _provisional_parts(dtype, codes, block, normalizations, offset, labels, true_prob, parts):
+  """[(split, scenario, rows of `dtype` with provisional values, their labels, true probabilities or None)]:
+  the chunk packed once, in its own order, then each part's rows gathered (`parts`: [(split, scenario,
+  positions in the order written, or None for every row)]). With one scope per scenario the whole chunk is
+  packed for each scenario in it: a file per scenario (AliExpress) has one."""
+  cat = np.empty((len(labels), len(codes)), np.int32)
+  for j, (chunk_codes, ids) in enumerate(codes):
+    np.take(ids, chunk_codes, out=cat[:, j])
+  values = provisional.transformed(block, normalizations)
+  values -= offset
+  packed = records.pack(dtype, cat, values, labels, true_prob)
+
+  def take(a, rows):
+    return a if rows is None else np.take(a, rows, axis=0)
+
+  return [(split, scenario, take(packed, rows), take(labels, rows),
+           None if true_prob is None else take(true_prob, rows)) for split, scenario, rows in parts]
+
+
+def _move_partitions(work: str, spec: spec_lib.DatasetSpec, written: _Written) -> None:
+  """Each partition's folder renamed to the one the spec names for its scenario."""
+  for (split, scenario), part in written.partitions.items():
+    w = part.writer
+    folder = os.path.join(work, split, spec.scenario(scenario).directory)
+    os.rename(w.directory, folder)
+    w.directory, w.shards = folder, [os.path.join(folder, os.path.basename(p)) for p in w.shards]
+
+
+def _finish(work: str, spec: spec_lib.DatasetSpec, written: _Written, cfg: PrepareConfig, acct):
+  """Finishes every shard in place (provisional.finish_shard), in `--encode_threads` threads; returns
+  ({(split, scenario): shard paths}, {shard: rows}, {shard: SHA-256}) with paths relative to `work`."""
+  finishes = {}  # scope -> provisional.Finish
+  for scope in {spec.scope(scenario) for _, scenario in written.partitions}:
+    remaps, missing, counts_oov = [], [], []
+    for f in spec.categorical:
+      ids = written.ids[(scope, f.name)]
+      values = ids.values()
+      if f.hash_bins:
+        import tensorflow as tf  # pylint: disable=g-import-not-at-top  (only here: prepare runs without it)
+        remap = tf.strings.to_hash_bucket_fast(np.array(values, dtype=str).reshape(-1), f.hash_bins).numpy()
+      else:
+        vocabulary = pd.Index(spec_lib.load_vocabulary(work, f.vocabulary_files[scope]), dtype=object)
+        remap = vocabulary.get_indexer(pd.Index(values, dtype=object)) + 1
+      remaps.append(np.asarray(remap, np.int32))
+      missing.append(provisional.missing_id(ids))
+      counts_oov.append(not f.hash_bins)
+    mean = np.array([f.statistics[scope][0] for f in spec.numerical], np.float64)
+    std = np.array([f.statistics[scope][1] for f in spec.numerical], np.float64)
+    finishes[scope] = provisional.Finish(remaps, missing, counts_oov, written.offsets[scope] - mean, std)
+  jobs = [(key, path) for key, part in written.partitions.items() for path in part.writer.shards]
+  with concurrent.futures.ThreadPoolExecutor(cfg.encode_threads, thread_name_prefix='finish') as pool:
+    done = list(pool.map(lambda job: provisional.finish_shard(job[1], written.dtype, finishes[spec.scope(job[0][1])]),
+                         jobs))
+  shards: Dict[tuple, List[str]] = {}
+  shard_rows: Dict[str, int] = {}
+  shard_digests: Dict[str, str] = {}
+  oov: Dict[tuple, np.ndarray] = {}
+  for ((split, scenario), path), (digest, counts) in zip(jobs, done):
+    rel = os.path.relpath(path, work)
+    shards.setdefault((split, scenario), []).append(rel)
+    part = written.partitions[(split, scenario)]
+    shard_rows[rel] = part.writer.rows[part.writer.shards.index(path)]
+    shard_digests[rel] = digest
+    oov[(split, scenario)] = oov.get((split, scenario), 0) + counts
+  for (split, scenario), counts in oov.items():
+    for f, n in zip(spec.categorical, counts.tolist()):
+      if not f.hash_bins:
+        acct.handled(split, scenario, 'unknown_category_to_oov', f.name, n)
+  return shards, shard_rows, shard_digests
 
 
 def _reuse_encoding(base_dir: str, source: sources.Source, selected, work: str) -> spec_lib.DatasetSpec:
@@ -277,7 +373,7 @@ def _reuse_encoding(base_dir: str, source: sources.Source, selected, work: str) 
     raise InputError(f'--scenarios {unknown} are not scenarios of {base_dir}', expected=str(base.scenario_names))
   scenarios = [s for s in base.scenarios if not selected or s.name in selected]
   return dataclasses.replace(base, dataset=source.dataset, splits=list(source.splits), scenarios=scenarios,
-                             has_true_probabilities=source.has_true_probabilities)
+                             has_true_probabilities=source.has_true_probabilities, version=spec_lib.SPEC_VERSION)
 
 
 def _jsonable(cfg) -> dict:

@@ -1,28 +1,29 @@
-"""Encoding canonical frames into TFRecord rows, and the record layout the tf.data pipeline parses.
+"""The rows of prepared shards: their fixed-width layout, the writer of shards, and the encoding of raw rows.
 
-One `tf.train.Example` per row with packed features (`categorical` int64[C], `numerical` float[N],
-`labels` float[T] and, for synthetic data, `true_prob` float[T]): parsing a batch is then four tensor reads.
+A row is its features and labels as fixed-width numbers (`record_dtype`); reading a batch is a cast and four
+slices. `Encoder` maps raw rows to what prepare writes: serving checks its parity with it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Dict, List, Optional
 
 import numpy as np
 import pandas as pd
 
-from data_pipelines import crc32c
 from data_pipelines import sources
 from data_pipelines import spec as spec_lib
 from data_pipelines import statistics
+from data_pipelines.errors import InputError
 
 CATEGORICAL = 'categorical'
 NUMERICAL = 'numerical'
 LABELS = 'labels'
 TRUE_PROB = 'true_prob'
-SHARD_PATTERN = 'part-{:05d}.tfrecord'
+SHARD_SUFFIX = '.rows'
+SHARD_PATTERN = 'part-{:05d}' + SHARD_SUFFIX
+SHARD_GLOB = '*' + SHARD_SUFFIX
 
 
 class Encoder:
@@ -98,94 +99,38 @@ def _ids(vocabulary: pd.Index, values: pd.Series, rows: Optional[np.ndarray] = N
   return vocabulary.get_indexer(_taken(values.to_numpy(), rows)) + 1
 
 
-def serialize_rows(cat, num, labels, true_prob=None) -> np.ndarray:
-  """[n, width] uint8: row i is the serialized `tf.train.Example` of row i, encoded with numpy on whole columns.
+def record_dtype(categorical: int, numerical: int, tasks: int, true_prob: bool) -> np.dtype:
+  """The layout of one row in a shard: fixed width, little-endian, no padding.
 
-  Building a proto per row cost about 100 us a row, most of prepare's time. The message is fixed but for the
-  varint-encoded ids, and each id column is written at the width its largest id needs: smaller ids carry
-  continuation bytes (0x80) before their last, which protobuf parsers read as the same value. So every row of
-  a call has one width, and TFRecord framing and its checksums are computed on whole columns too
-  (`frame_records`). The float features are packed little-endian float32, as protobuf writes them; tests check
-  the bytes parse to what `tf.train.Example` builds.
+  `categorical` int32 ids, `numerical` float32 values, `labels` float32 and, on synthetic data, `true_prob`
+  float32, in that order. A shard is its rows back to back: `np.fromfile(path, record_dtype(...))` reads it,
+  `tf.data.FixedLengthRecordDataset` streams it. (TFRecord framing, which this replaced, made prepare compute
+  a CRC-32C of every row in numpy: 1.8 CPU-s of 1M AliExpress rows; shards are checked by size and SHA-256
+  instead, data_pipelines/integrity.py.)
   """
-  n = len(labels)
-  if not n:
-    return np.zeros((0, 0), np.uint8)
-  floats = [(NUMERICAL, num), (LABELS, labels)] + ([(TRUE_PROB, true_prob)] if true_prob is not None else [])
-  suffix = np.concatenate([_float_entry(name, np.asarray(v, np.float32).reshape(n, -1)) for name, v in floats],
-                          axis=1)
-  ids = np.asarray(cat).reshape(n, -1)
-  id_bytes = _varints(ids)
-  prefix = np.frombuffer(_categorical_prefix(id_bytes.shape[1], ids.shape[1], suffix.shape[1]), np.uint8)
-  return np.concatenate([np.broadcast_to(prefix, (n, len(prefix))), id_bytes, suffix], axis=1)
+  fields = [(CATEGORICAL, '<i4', (categorical,)), (NUMERICAL, '<f4', (numerical,)), (LABELS, '<f4', (tasks,))]
+  if true_prob:
+    fields.append((TRUE_PROB, '<f4', (tasks,)))
+  return np.dtype(fields)
 
 
-def frame_records(rows: np.ndarray) -> np.ndarray:
-  """[n, width + 16] uint8: TFRecord framing of each row (uint64 length, masked CRC-32C of the length, the row,
-  masked CRC-32C of the row), so that the file is the rows' bytes in order."""
-  n, width = rows.shape
-  length = int(width).to_bytes(8, 'little')
-  header = np.frombuffer(length + int(crc32c.masked(crc32c.crc32c(length))).to_bytes(4, 'little'), np.uint8)
-  framed = np.empty((n, width + 16), np.uint8)
-  framed[:, :12] = header
-  framed[:, 12:12 + width] = rows
-  framed[:, 12 + width:] = crc32c.masked(crc32c.crc32c_rows(rows)).astype('<u4').view(np.uint8).reshape(n, 4)
-  return framed
+def spec_record_dtype(spec: spec_lib.DatasetSpec) -> np.dtype:
+  if spec.version != spec_lib.SPEC_VERSION:
+    raise InputError(f'this data was prepared in the format of spec version {spec.version} (TFRecord shards), which '
+                     f'this version no longer reads', hint='prepare it again with `pfmsmt prepare` (its summary.json '
+                     '"config" holds the settings it was prepared with)')
+  return record_dtype(len(spec.categorical), len(spec.numerical), len(spec.tasks), spec.has_true_probabilities)
 
 
-def _varint(value: int) -> bytes:
-  out = bytearray()
-  while True:
-    byte, value = value & 0x7F, value >> 7
-    out.append(byte | (0x80 if value else 0))
-    if not value:
-      return bytes(out)
-
-
-def _field(tag: int, body: bytes) -> bytes:
-  """A length-delimited protobuf field: tag byte, varint length, body."""
-  return bytes([tag]) + _varint(len(body)) + body
-
-
-def _entry_header(name: str, feature_tag: int, list_body_size: int) -> bytes:
-  """Features' map entry {key: name, value: Feature{<list at feature_tag>: list}}, up to the list's values
-  (`list_body_size` bytes of them, a packed field 1)."""
-  values_header = bytes([0x0A]) + _varint(list_body_size) if list_body_size else b''
-  feature = bytes([feature_tag]) + _varint(len(values_header) + list_body_size) + values_header
-  feature_size = len(feature) + list_body_size
-  entry = _field(0x0A, name.encode()) + bytes([0x12]) + _varint(feature_size)
-  return bytes([0x0A]) + _varint(len(entry) + feature_size) + entry + feature
-
-
-def _float_entry(name: str, values: np.ndarray) -> np.ndarray:
-  """[n, bytes] uint8: each row's map entry of a float feature (Feature.float_list is field 2)."""
-  header = np.frombuffer(_entry_header(name, 0x12, 4 * values.shape[1]), np.uint8)
-  data = np.ascontiguousarray(values, '<f4').view(np.uint8).reshape(len(values), -1)
-  return np.concatenate([np.broadcast_to(header, (len(values), len(header))), data], axis=1)
-
-
-def _categorical_prefix(width: int, columns: int, suffix_size: int) -> bytes:
-  """The Example up to a row's id bytes, for rows whose ids take `width` bytes (Feature.int64_list: field 3)."""
-  entry = _entry_header(CATEGORICAL, 0x1A, width if columns else 0)
-  features_size = len(entry) + width + suffix_size
-  return bytes([0x0A]) + _varint(features_size) + entry
-
-
-def _varints(ids: np.ndarray) -> np.ndarray:
-  """[n, bytes] uint8: each row's ids as protobuf varints, column c at the width its largest id needs."""
-  if ids.size and ids.min() < 0:
-    raise ValueError(f'categorical ids must be >= 0, got {ids.min()}')
-  v = ids.astype(np.uint64)
-  largest = v.max(axis=0) if len(v) else np.zeros(v.shape[1], np.uint64)
-  width = np.ones(v.shape[1], np.int64)  # 7-bit groups up to the highest non-zero one of the largest id
-  for k in range(1, 10):
-    width += largest >= np.uint64(1 << (7 * k))
-  groups = np.empty(v.shape + (int(width.max(initial=1)),), np.uint8)
-  for g in range(groups.shape[2]):
-    more = np.where(g + 1 < width, 0x80, 0).astype(np.uint64)  # continuation bit on all but a column's last
-    groups[..., g] = ((v >> np.uint64(7 * g)) & np.uint64(0x7F)) | more
-  keep = np.arange(groups.shape[2]) < width[:, None]  # [columns, groups]
-  return groups[:, keep].reshape(len(v), int(width.sum()) if v.shape[1] else 0)
+def pack(dtype: np.dtype, cat, num, labels, true_prob=None) -> np.ndarray:
+  """[n] rows of `dtype` from the columns' arrays ([n, width] each)."""
+  out = np.empty(len(labels), dtype)
+  out[CATEGORICAL] = cat
+  out[NUMERICAL] = num
+  out[LABELS] = labels
+  if true_prob is not None:
+    out[TRUE_PROB] = true_prob
+  return out
 
 
 class ShardWriter:
@@ -198,28 +143,17 @@ class ShardWriter:
     self.directory, self.rows_per_shard = directory, rows_per_shard
     self.shards: List[str] = []
     self.rows: List[int] = []  # rows per shard
-    # SHA-256 per shard, of the bytes as written: hashed here, beside the encoding threads (hashlib releases
-    # the GIL), rather than by reading every shard back at the end (about a second for 1M AliExpress-layout
-    # rows, with nothing to overlap it).
-    self.sha256: List[str] = []
     self._file = None
-    self._digest = None
     self._in_shard = 0
 
   def write(self, rows: np.ndarray) -> None:
-    """Appends `rows` (serialize_rows' output), opening the next shard whenever one is full."""
-    self.write_framed(frame_records(rows))
-
-  def write_framed(self, framed: np.ndarray) -> None:
-    """Appends rows already framed (frame_records' output); a record never spans two shards."""
+    """Appends `rows` (record_dtype), opening the next shard whenever one is full."""
     start = 0
-    while start < len(framed):
+    while start < len(rows):
       if self._file is None or self._in_shard >= self.rows_per_shard:
         self._open_next()
-      take = min(len(framed) - start, self.rows_per_shard - self._in_shard)
-      block = framed[start:start + take].data
-      self._file.write(block)
-      self._digest.update(block)
+      take = min(len(rows) - start, self.rows_per_shard - self._in_shard)
+      self._file.write(rows[start:start + take].data)
       self._in_shard += take
       self.rows[-1] += take
       start += take
@@ -230,11 +164,9 @@ class ShardWriter:
     self.shards.append(path)
     self.rows.append(0)
     self._file = open(path, 'wb')  # pylint: disable=consider-using-with
-    self._digest = hashlib.sha256()
     self._in_shard = 0
 
   def close(self) -> None:
     if self._file is not None:
       self._file.close()
       self._file = None
-      self.sha256.append(self._digest.hexdigest())

@@ -15,7 +15,8 @@ from typing import Dict, List, Optional, Sequence
 
 SPEC_FILE = 'spec.json'
 SUMMARY_FILE = 'summary.json'
-SPEC_VERSION = 1
+SPEC_VERSION = 2  # 2: shards of fixed-width rows (records.record_dtype); 1: TFRecord shards of tf.train.Example
+READABLE_VERSIONS = (1, 2)  # a version 1 folder still gives its encoding (--encoding_from), not its rows
 SHARED_SCOPE = '*'  # statistics key when one vocabulary/normalization is shared by all scenarios
 # Fewer train rows than this per embedding row in use and a feature's ids are sparse: prepare says so, and
 # client training steps its table `ClientConfig.sparse_embedding_lr_scale` times the learning rate.
@@ -98,8 +99,8 @@ class DatasetSpec:
 
   @classmethod
   def from_json(cls, d: dict) -> 'DatasetSpec':
-    if d.get('version') != SPEC_VERSION:
-      raise ValueError(f'spec version {d.get("version")!r} is not supported (expected {SPEC_VERSION})')
+    if d.get('version') not in READABLE_VERSIONS:
+      raise ValueError(f'spec version {d.get("version")!r} is not supported (expected one of {READABLE_VERSIONS})')
     return cls(
         dataset=d['dataset'],
         categorical=[CategoricalFeature(**c) for c in d['categorical']],

@@ -48,10 +48,14 @@ class StatisticsBuilder:
     # feature -> scope -> what the vocabulary kept of the train values, and why the rest share the OOV bucket
     self.vocabulary_report: Dict[str, Dict[str, dict]] = collections.defaultdict(dict)
 
-  def add(self, frame: pd.DataFrame, rows: Optional[np.ndarray] = None) -> None:
-    """Counts and moments of the rows at positions `rows` of `frame` (None: every row)."""
+  def add(self, frame: pd.DataFrame, rows: Optional[np.ndarray] = None, numerical: Optional[np.ndarray] = None
+          ) -> None:
+    """Counts and moments of the rows at positions `rows` of `frame` (None: every row). `numerical`: the
+    frame's numerical columns, `sources.column_block(frame, source.numerical)`, when the caller has them."""
+    if numerical is None and self.source.numerical:
+      numerical = sources.column_block(frame, self.source.numerical)
     # One row per feature, each summed as one contiguous array (the same sums, bit for bit, as per column).
-    block = frame[self.source.numerical].to_numpy(np.float64).T if self.source.numerical else None
+    block = numerical.T if self.source.numerical else None
     for scenario, positions in sources.scenario_rows(frame, rows):
       key = spec_lib.SHARED_SCOPE if self.scope == 'shared' else scenario
       self.rows[scenario] += len(frame) if positions is None else len(positions)

@@ -79,7 +79,8 @@ class HeldOutValidation(sources.Source):
     for chunk_no, frame in enumerate(self.inner.chunks(TRAIN, ctx)):
       held = self._held_out(chunk_no, len(frame))
       for scenario, n in frame.loc[held, sources.SCENARIO].value_counts().items():
-        ctx.accounting.move_read(TRAIN, VALID, scenario, int(n))
+        if n:  # (a categorical counts its unused categories too)
+          ctx.accounting.move_read(TRAIN, VALID, scenario, int(n))
       parts = [(split, np.flatnonzero(held if split == VALID else ~held)) for split in splits]
       parts = [(split, rows) for split, rows in parts if len(rows)]
       if parts:

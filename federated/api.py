@@ -78,7 +78,7 @@ class Evaluation:
 
 
 def prepare(**kwargs) -> Prepared:
-  """`pfmsmt prepare`: source files (or the synthetic generator) -> per-scenario TFRecord partitions.
+  """`pfmsmt prepare`: source files (or the synthetic generator) -> per-scenario partitions of fixed-width rows.
 
   Keywords: the fields of data_pipelines.config.PrepareConfig (`output` required).
   """

@@ -6,7 +6,7 @@ coordinator (`pfmsmt train --workers=...`) runs the same process as the local ru
 execution context: TFF's mergeable context, with one subround per scenario, on the worker that holds it.
 
 What runs where: each client's work (reading its rows, training, its local state files) runs on its
-worker, which resolves the relative paths it is given (`data/<split>/<scenario>/*.tfrecord`,
+worker, which resolves the relative paths it is given (`data/<split>/<scenario>/*.rows`,
 `clients/<run>/<scenario>/round_<r>.state`) against its home folder; rows and local parameters never leave it.
 The merge of partial aggregates and the server update run at the coordinator, in its own local C++
 worker. A worker receives the server state (the mergeable compiler delivers server values whole) with the

@@ -147,7 +147,8 @@ def serve(cfg: WorkerConfig, log=print) -> int:
 
 
 def relative_partition(spec, split: str, scenario: str) -> str:
-  return os.path.join(HOME_DATA, split, spec.scenario(scenario).directory, '*.tfrecord')
+  from data_pipelines import records  # pylint: disable=g-import-not-at-top  (pandas: not for every worker start)
+  return os.path.join(HOME_DATA, split, spec.scenario(scenario).directory, records.SHARD_GLOB)
 
 
 def run_namespace(run_root: str) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_pipelines import accounting, arrow_csv, csv_dataset, prepare, sources
+from data_pipelines import accounting, arrow_csv, csv_dataset, prepare, records, sources
 from data_pipelines.config import PrepareConfig
 from data_pipelines.errors import InputError
 
@@ -151,7 +151,7 @@ def test_prepare_writes_the_same_bytes_on_both_paths(tmp_path):
     outputs.append(out)
   files = sorted(os.path.relpath(os.path.join(d, f), outputs[0]) for d, _, fs in os.walk(outputs[0]) for f in fs
                  if f != 'summary.json')
-  assert any(f.endswith('.tfrecord') for f in files)
+  assert any(f.endswith(records.SHARD_SUFFIX) for f in files)
   for f in files:
     with open(os.path.join(outputs[0], f), 'rb') as a, open(os.path.join(outputs[1], f), 'rb') as b:
       assert a.read() == b.read(), f

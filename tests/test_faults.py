@@ -35,12 +35,12 @@ def corrupted(data, tmp_path_factory):
   shutil.copytree(data, out)
   spec = spec_lib.load_spec(out)
   folder = os.path.join(out, 'train', spec.scenario('NL').directory)
-  for f in glob.glob(os.path.join(folder, '*.tfrecord')):
+  for f in glob.glob(os.path.join(folder, records.SHARD_GLOB)):
     os.remove(f)
   n = 100
-  rows = records.serialize_rows(np.ones((n, len(spec.categorical)), np.int64),
-                                np.full((n, len(spec.numerical)), np.nan, np.float32),
-                                np.zeros((n, len(spec.tasks)), np.float32), np.zeros((n, len(spec.tasks)), np.float32))
+  rows = records.pack(records.spec_record_dtype(spec), np.ones((n, len(spec.categorical)), np.int32),
+                      np.full((n, len(spec.numerical)), np.nan, np.float32),
+                      np.zeros((n, len(spec.tasks)), np.float32), np.zeros((n, len(spec.tasks)), np.float32))
   writer = records.ShardWriter(folder, 1000)
   writer.write(rows)
   writer.close()

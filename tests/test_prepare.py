@@ -215,7 +215,7 @@ def test_log_standard_transform_is_odd_and_invertible():
   x = np.array([-10.0, -1.0, 0.0, 2.0, 1e6])
   y = statistics.transform(x, 'log_standard')
   np.testing.assert_allclose(np.sign(y) * np.expm1(np.abs(y)), x, rtol=1e-9)
-  assert records.SHARD_PATTERN.format(3) == 'part-00003.tfrecord'
+  assert records.SHARD_PATTERN.format(3) == 'part-00003.rows'
 
 
 def test_valid_split_is_held_out_of_train_and_statistics_come_from_train_only(tmp_path):
@@ -292,16 +292,13 @@ def test_pass_one_parses_each_input_once_and_writes_what_two_parses_write(tmp_pa
     yield from read(path, **kw)
 
   monkeypatch.setattr(sources, 'read_table_chunks', counting)
-  cached, _ = _prepare_csv(tmp_path / 'cached', df, on_bad_row='drop')
-  assert parsed == {'rows.csv': 2}  # pass 1 (train and valid), pass 2 (test: drawn from the same file)
-  parsed.clear()
-  twice, _ = _prepare_csv(tmp_path / 'twice', df, on_bad_row='drop', cache_chunks=False)
-  assert parsed == {'rows.csv': 3}  # statistics, then train and valid, then test
-  for key in ('partitions', 'totals', integrity.SHARDS, 'vocabularies'):
-    assert cached[key] == twice[key], key
-  assert sum(sum(p['rows_dropped'].values()) for p in cached['partitions']['train'].values()) + sum(
-      sum(p['rows_dropped'].values()) for p in cached['partitions']['test'].values()) == 1
-  assert not [n for n in os.listdir(tmp_path / 'cached') if n.startswith('.prepare')]  # scratch removed
+  once, _ = _prepare_csv(tmp_path / 'once', df, on_bad_row='drop')
+  assert parsed == {'rows.csv': 2}  # train and valid in one read, then test (drawn from the same file)
+  assert sum(sum(p['rows_dropped'].values()) for p in once['partitions']['train'].values()) + sum(
+      sum(p['rows_dropped'].values()) for p in once['partitions']['test'].values()) == 1
+  assert not [n for n in os.listdir(tmp_path / 'once') if n.startswith('.prepare')]  # scratch removed
+  out = tmp_path / 'once' / 'out'
+  assert not [d for d, _, _ in os.walk(out) if os.path.basename(d).startswith('.')]  # partitions renamed
 
 
 def test_encoding_threads_write_what_one_thread_writes(tmp_path):

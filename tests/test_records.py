@@ -1,94 +1,139 @@
-"""The columnar Example encoder: every row parses to the message `tf.train.Example` builds from the same values,
-for every layout prepare writes (no categorical or numerical feature, 1 to 3 tasks, ids of 1 to 9 varint
-bytes and 0), and `tf.io.parse_example` reads the same tensors."""
+"""The shard layout: fixed-width rows that numpy and tf.data read alike, written in shards and finished in place
+from provisional values (ids through a table, numbers normalized, OOV counted, SHA-256 of the finished bytes)."""
+
+import json
+import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from data_pipelines import crc32c, integrity, records
+from data_pipelines import integrity, pipeline, prepare, provisional, records, sources
+from data_pipelines import spec as spec_lib
+from data_pipelines.config import PipelineConfig, PrepareConfig
+from data_pipelines.errors import InputError
+from tests import helpers
 
 
-def _reference(cat, num, labels, true_prob=None):
-  feature, int64s, floats = tf.train.Feature, tf.train.Int64List, tf.train.FloatList
-  out = []
-  for i in range(len(labels)):
-    f = {records.CATEGORICAL: feature(int64_list=int64s(value=cat[i])),
-         records.NUMERICAL: feature(float_list=floats(value=num[i])),
-         records.LABELS: feature(float_list=floats(value=labels[i]))}
-    if true_prob is not None:
-      f[records.TRUE_PROB] = feature(float_list=floats(value=true_prob[i]))
-    out.append(tf.train.Example(features=tf.train.Features(feature=f)))
-  return out
+def _columns(rng, n, categorical, numerical, tasks, true_prob):
+  cat = rng.integers(0, 2**31 - 1, size=(n, categorical)).astype(np.int32)
+  num = rng.normal(size=(n, numerical)).astype(np.float32)
+  labels = (rng.random((n, tasks)) < 0.3).astype(np.float32)
+  prob = rng.random((n, tasks)).astype(np.float32) if true_prob else None
+  return cat, num, labels, prob
+
+
+def _spec(categorical, numerical, tasks, true_prob):
+  return spec_lib.DatasetSpec(
+      dataset='test', categorical=[spec_lib.CategoricalFeature(f'c{i}') for i in range(categorical)],
+      numerical=[spec_lib.NumericalFeature(f'n{i}') for i in range(numerical)],
+      tasks=[spec_lib.Task(f't{i}', '') for i in range(tasks)], scenario_column='s',
+      scenarios=[spec_lib.Scenario('A', 0, 'A')], splits=['train'], has_true_probabilities=true_prob)
 
 
 @pytest.mark.parametrize('categorical,numerical,tasks,true_prob', [
     (3, 0, 1, False), (0, 5, 2, True), (16, 63, 2, True), (2, 2, 3, False)])
-def test_rows_parse_to_the_protos_of_the_same_values(categorical, numerical, tasks, true_prob):
-  rng = np.random.default_rng(categorical + numerical)
-  n = 300
-  bits = rng.integers(1, 63, size=(n, categorical))  # every varint width, 1 to 9 bytes
-  cat = rng.integers(0, np.int64(2) ** bits, dtype=np.int64)
-  cat[:4] = 0
-  num = rng.normal(size=(n, numerical)).astype(np.float32)
-  labels = (rng.random((n, tasks)) < 0.3).astype(np.float32)
-  prob = rng.random((n, tasks)).astype(np.float32) if true_prob else None
-  rows = [r.tobytes() for r in records.serialize_rows(cat, num, labels, prob)]
-  assert [tf.train.Example.FromString(r) for r in rows] == _reference(cat, num, labels, prob)
-  spec = {records.CATEGORICAL: tf.io.FixedLenFeature([categorical], tf.int64),
-          records.NUMERICAL: tf.io.FixedLenFeature([numerical], tf.float32),
-          records.LABELS: tf.io.FixedLenFeature([tasks], tf.float32)}
-  parsed = tf.io.parse_example(rows, spec)
-  np.testing.assert_array_equal(parsed[records.CATEGORICAL].numpy(), cat)
-  np.testing.assert_array_equal(parsed[records.NUMERICAL].numpy(), num)
-  np.testing.assert_array_equal(parsed[records.LABELS].numpy(), labels)
-
-
-def test_no_rows_and_negative_ids():
-  assert records.serialize_rows(np.zeros((0, 2), np.int64), np.zeros((0, 1)), np.zeros((0, 1))).shape[0] == 0
-  with pytest.raises(ValueError, match='categorical ids must be >= 0'):
-    records.serialize_rows(np.array([[1, -1]]), np.zeros((1, 0)), np.zeros((1, 1)))
-
-
-def _bitwise_crc32c(data: bytes) -> int:
-  crc = 0xFFFFFFFF
-  for byte in data:
-    crc ^= byte
-    for _ in range(8):
-      crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
-  return crc ^ 0xFFFFFFFF
-
-
-def test_crc32c_of_rows_matches_the_bitwise_definition(monkeypatch):
-  assert crc32c.crc32c(b'123456789') == 0xE3069283  # the standard check value
-  rng = np.random.default_rng(0)
-  for width in (0, 1, 2, 7, 64, 65):
-    rows = rng.integers(0, 256, size=(20, width), dtype=np.uint8)
-    rows[:, ::3] = 0x5A  # positions where every row agrees fold into the constant
-    rows[:, 10:14] = 0xC3  # and so do pairs of them
-    assert crc32c.crc32c_rows(rows).tolist() == [_bitwise_crc32c(r.tobytes()) for r in rows]
-  # Rows are taken in blocks: several blocks, the last one short, give the checksums of the rows one by one.
-  monkeypatch.setattr(crc32c, 'BLOCK_ROWS', 3)
-  rows = rng.integers(0, 256, size=(8, 9), dtype=np.uint8)
-  rows[:, 4] = 7
-  assert crc32c.crc32c_rows(rows).tolist() == [_bitwise_crc32c(r.tobytes()) for r in rows]
-  last_varies = np.zeros((3, 5), np.uint8)
-  last_varies[:, -1] = [1, 2, 3]
-  assert crc32c.crc32c_rows(last_varies).tolist() == [_bitwise_crc32c(r.tobytes()) for r in last_varies]
-
-
-def test_shards_read_back_with_tensorflow(tmp_path):
-  rng = np.random.default_rng(1)
-  cat = rng.integers(0, 5000, size=(250, 3))
-  num = rng.normal(size=(250, 4)).astype(np.float32)
-  labels = (rng.random((250, 2)) < 0.5).astype(np.float32)
-  writer = records.ShardWriter(str(tmp_path), rows_per_shard=100)
-  rows = records.serialize_rows(cat, num, labels)
-  writer.write(rows[:130])
-  writer.write(rows[130:])
+def test_rows_read_back_as_written_by_numpy_and_by_the_pipeline(tmp_path, categorical, numerical, tasks,
+                                                                  true_prob):
+  cat, num, labels, prob = _columns(np.random.default_rng(categorical + numerical), 250, categorical, numerical,
+                                    tasks, true_prob)
+  spec = _spec(categorical, numerical, tasks, true_prob)
+  dtype = records.spec_record_dtype(spec)
+  assert dtype.itemsize == 4 * (categorical + numerical + tasks * (2 if true_prob else 1))  # no padding
+  writer = records.ShardWriter(str(tmp_path / 'train' / 'A'), rows_per_shard=100)
+  packed = records.pack(dtype, cat, num, labels, prob)
+  writer.write(packed[:130])
+  writer.write(packed[130:])
   writer.close()
-  assert writer.rows == [100, 100, 50] and len(writer.shards) == 3
-  assert writer.sha256 == [integrity.sha256(p) for p in writer.shards]  # hashed as written, as read back
-  # TFRecordDataset checks every length and data CRC; a wrong one fails the read.
-  read = [r.numpy() for r in tf.data.TFRecordDataset(writer.shards)]
-  assert read == [r.tobytes() for r in rows]
+  assert writer.rows == [100, 100, 50] and [os.path.basename(p) for p in writer.shards] == [
+      'part-00000.rows', 'part-00001.rows', 'part-00002.rows']
+  back = np.concatenate([np.fromfile(p, dtype) for p in writer.shards])
+  np.testing.assert_array_equal(back[records.CATEGORICAL], cat)
+  np.testing.assert_array_equal(back[records.NUMERICAL], num)
+
+  cfg = PipelineConfig(batch_size=64, shuffle_buffer=0, cycle_length=1, with_true_prob=true_prob)
+  batches = list(pipeline.make_dataset(str(tmp_path), spec, 'train', 'A', cfg))
+  features = {k: np.concatenate([f[k].numpy() for f, _ in batches]) for k in batches[0][0]}
+  assert features[records.CATEGORICAL].dtype == np.int64
+  np.testing.assert_array_equal(features[records.CATEGORICAL], cat)
+  np.testing.assert_array_equal(features[records.NUMERICAL], num)
+  for i, t in enumerate(spec.task_names):
+    np.testing.assert_array_equal(np.concatenate([l[t].numpy() for _, l in batches]), labels[:, i])
+  if true_prob:
+    np.testing.assert_array_equal(features[records.TRUE_PROB], prob)
+
+
+def test_a_shard_cut_short_fails_the_read(tmp_path):
+  spec = _spec(2, 2, 1, False)
+  dtype = records.spec_record_dtype(spec)
+  writer = records.ShardWriter(str(tmp_path / 'train' / 'A'), rows_per_shard=100)
+  writer.write(records.pack(dtype, *_columns(np.random.default_rng(0), 10, 2, 2, 1, False)))
+  writer.close()
+  with open(writer.shards[0], 'r+b') as f:
+    f.truncate(dtype.itemsize * 10 - 3)
+  with pytest.raises(tf.errors.InvalidArgumentError, match='not an exact multiple of the record length'):
+    list(pipeline.make_dataset(str(tmp_path), spec, 'train', 'A', PipelineConfig(shuffle_buffer=0)))
+
+
+def test_finishing_maps_ids_normalizes_counts_oov_and_hashes_the_result(tmp_path):
+  rng = np.random.default_rng(3)
+  n = 1000
+  ids = provisional.ValueIds()
+  values = ['a', 'b', sources.MISSING_CATEGORY, 'new']
+  assert ids.of(values).tolist() == [0, 1, 2, 3] and ids.of(['new', 'c']).tolist() == [3, 4]
+  provisional_ids = rng.integers(0, 5, size=(n, 1)).astype(np.int32)
+  offset = np.array([1.7e9])  # a timestamp: far from zero, its spread small
+  raw = offset + rng.normal(scale=1e3, size=(n, 1))
+  stored = (raw - offset).astype(np.float32)  # as prepare writes it, centred
+  dtype = records.record_dtype(1, 1, 1, False)
+  path = str(tmp_path / 'part-00000.rows')
+  records.pack(dtype, provisional_ids, stored, np.zeros((n, 1), np.float32)).tofile(path)
+  mean, std = raw.mean(axis=0), raw.std(axis=0)
+  remap = np.array([2, 1, 0, 0, 3], np.int32)  # 'missing' and 'new' are outside the vocabulary
+  finish = provisional.Finish([remap], [provisional.missing_id(ids)], [True], offset - mean, std)
+  digest, oov = provisional.finish_shard(path, dtype, finish)
+  rows = np.fromfile(path, dtype)
+  np.testing.assert_array_equal(rows[records.CATEGORICAL], remap[provisional_ids])
+  assert oov.tolist() == [int((provisional_ids == 3).sum())]  # 'new' counted, the missing value not
+  # float32 keeps its precision: normalized from float64 the error is float32 rounding of the result alone
+  np.testing.assert_allclose(rows[records.NUMERICAL], (raw - mean) / std, atol=1e-6)
+  assert digest == integrity.sha256(path)
+
+
+def test_data_of_spec_version_1_is_not_read_but_gives_its_encoding(tmp_path):
+  out = str(tmp_path / 'data')
+  prepare.prepare(PrepareConfig(output=out, rows_per_scenario=300), log=lambda *_: None)
+  with open(os.path.join(out, spec_lib.SPEC_FILE)) as f:
+    d = json.load(f)
+  d['version'] = 1
+  with open(os.path.join(out, spec_lib.SPEC_FILE), 'w') as f:
+    json.dump(d, f)
+  old = spec_lib.load_spec(out)
+  with pytest.raises(InputError, match='spec version 1 .*prepare it again'):
+    pipeline.make_dataset(out, old, 'train', 'NL')
+  again = str(tmp_path / 'again')
+  prepare.prepare(PrepareConfig(output=again, rows_per_scenario=300, seed=1, encoding_from=out), log=lambda *_: None)
+  spec = spec_lib.load_spec(again)
+  assert spec.version == spec_lib.SPEC_VERSION
+  assert next(iter(pipeline.make_dataset(again, spec, 'train', 'NL')))[0]['categorical'].shape[1] == 16
+
+
+@pytest.mark.parametrize('kw', [{}, {'statistics_scope': 'scenario', 'min_count': 3}],
+                         ids=['shared', 'per_scenario_pruned'])
+def test_the_encoder_serving_checks_against_writes_what_prepare_wrote(tmp_path, kw):
+  """`records.Encoder` (raw rows -> model inputs, in numpy) and prepare's provisional rows finished in place
+  are two codings of one encoding: the same ids, numbers within float32 rounding."""
+  cfg = PrepareConfig(output=str(tmp_path / 'data'), rows_per_scenario=600, shuffle_rows=False, **kw)
+  prepare.prepare(cfg, log=lambda *_: None)
+  spec = spec_lib.load_spec(cfg.output)
+  rows, _ = helpers.read_all(prepare.make_source(cfg), 'test')
+  encoder = records.Encoder(spec, cfg.output)
+  dtype = records.spec_record_dtype(spec)
+  for scenario in spec.scenarios:
+    raw = rows[rows[sources.SCENARIO] == scenario.name].reset_index(drop=True)
+    cat, num, labels, _, _ = encoder.encode(raw, scenario.name)
+    written = np.concatenate([np.fromfile(p, dtype) for p in
+                              pipeline.scenario_files(cfg.output, spec, 'test', scenario.name)])
+    np.testing.assert_array_equal(written[records.CATEGORICAL], cat)
+    np.testing.assert_allclose(written[records.NUMERICAL], num, atol=1e-6)
+    np.testing.assert_array_equal(written[records.LABELS], labels)

@@ -224,5 +224,5 @@ def test_own_rows_zeroes_the_other_scenarios_rows_wherever_the_state_sits():
     assert inner[0]['model']['personalized']['experts'].tolist() == [[0, 0], [1, 1], [1, 1], [0, 0]]
     assert inner[0]['model']['global'][0].tolist() == [1, 1, 1]
   assert state['model']['personalized']['experts'].all()  # the coordinator's own state is untouched
-  plain = ['data/train/NL/*.tfrecord']
+  plain = ['data/train/NL/*.rows']
   assert coordinator._own_rows(plain, frozenset({0})) is plain  # pylint: disable=protected-access

@@ -7,7 +7,7 @@ import os
 import sys
 
 SUBCOMMANDS = {
-    'prepare': ('federated.cli.prepare', 'Source files -> per-scenario TFRecord partitions, spec and summary.'),
+    'prepare': ('federated.cli.prepare', 'Source files -> per-scenario partitions of fixed-width rows, spec and summary.'),
     'train': ('federated.cli.train', 'Federated (or centralized) training into a run directory.'),
     'algorithms': ('federated.cli.algorithms', 'Every algorithm: family, one-line description, parameter roles.'),
     'describe': ('federated.cli.describe', 'Parameters per template role and group, bytes per client per round.'),

@@ -18,7 +18,7 @@ def main() -> None:
   cfg = flagconfig.from_flags(config_lib.PrepareConfig, flags.FLAGS)
   summary = prepare_lib.prepare(cfg)
   print(prepare_lib.format_summary(summary))
-  print(f'wrote {cfg.output} in {summary["seconds"]} s (spec.json, summary.json, TFRecord shards)')
+  print(f'wrote {cfg.output} in {summary["seconds"]} s (spec.json, summary.json, shards of fixed-width rows)')
 
 
 def run(argv) -> None:

@@ -1,0 +1,117 @@
+"""Rows written before the statistics exist, then finished in place: how `prepare` reads its input once.
+
+A categorical's id (vocabulary position, most frequent train value first) and a number's normalization (train
+mean and standard deviation) are known only after every train row has been read. Rather than keep the parsed
+rows for a second pass, prepare writes each row as it reads it, in its final layout (records.record_dtype),
+with provisional values:
+- a categorical: the position of its value among the values met so far, per scope and feature;
+- a number: its transform (statistics.transform) less an offset per scope and feature (the mean of the first
+  rows of that scope), in float32. Centred, a value keeps float32's precision through the normalization; a
+  raw value far from zero (a timestamp) would lose it.
+`finish_shard` then rewrites each shard in place: ids through a table from provisional to final id (0 is the
+OOV bucket), numbers to (value + offset - mean) / std, computed in float64.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from typing import List, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from data_pipelines import records
+from data_pipelines import sources
+from data_pipelines import statistics
+
+FINISH_BLOCK_ROWS = 65_536  # rows finished at a time: their float64 numbers stay a few MB
+
+
+class ValueIds:
+  """Provisional ids of one feature in one scope: 0, 1, 2, ... in the order its values are first met."""
+
+  def __init__(self):
+    self._ids = {}
+
+  def of(self, values: Sequence) -> np.ndarray:
+    """[k] int32: the ids of `values` (distinct: a chunk's categories), new ones numbered on."""
+    ids = self._ids
+    return np.fromiter((ids.setdefault(v, len(ids)) for v in values), np.int32, len(values))
+
+  def values(self) -> list:
+    """Every value met, in id order."""
+    return list(self._ids)
+
+  def id_of(self, value) -> Optional[int]:
+    return self._ids.get(value)
+
+
+def chunk_codes(values: pd.Series, ids: ValueIds) -> tuple:
+  """(codes of the chunk's rows, [k] int32: provisional id of each code): each distinct value looked up once."""
+  if isinstance(values.dtype, pd.CategoricalDtype):
+    return values.cat.codes.to_numpy(), ids.of(values.cat.categories.tolist())
+  codes, uniques = pd.factorize(values.to_numpy(), use_na_sentinel=False)
+  return codes, ids.of(uniques.tolist())
+
+
+def transformed(block: np.ndarray, normalizations: Sequence[str]) -> np.ndarray:
+  """A fresh float64 copy of `block` ([n, N]) with each column's transform applied."""
+  values = np.array(block, np.float64)
+  for how in set(normalizations) & set(statistics.TRANSFORMED):
+    columns = [j for j, n in enumerate(normalizations) if n == how]
+    values[:, columns] = statistics.transform(values[:, columns], how)
+  return values
+
+
+@dataclasses.dataclass
+class Finish:
+  """How a shard's provisional values become final ones."""
+  remaps: List[np.ndarray]  # per categorical feature: [k] int32, final id of each provisional id
+  missing: List[int]  # per categorical feature: provisional id of sources.MISSING_CATEGORY, -1 if none
+  counts_oov: List[bool]  # per categorical feature: whether a final 0 is an unknown value (not a hash bin)
+  shift: np.ndarray  # [N] float64: offset - mean
+  scale: np.ndarray  # [N] float64: std
+
+
+def finish_shard(path: str, dtype: np.dtype, finish: Finish) -> tuple:
+  """Rewrites the shard at `path` with final values; returns (its SHA-256, per categorical feature how many of
+  its rows read the OOV bucket for a value the vocabulary lacks (a missing value is not counted))."""
+  size = os.path.getsize(path)
+  if size % dtype.itemsize:
+    raise ValueError(f'{path}: {size} bytes is not a whole number of {dtype.itemsize}-byte rows')
+  digest = hashlib.sha256()
+  oov = np.zeros(len(finish.remaps), np.int64)
+  if size:
+    # Mapped, the rows are changed where the page cache holds them: no copy in, none out.
+    rows = np.memmap(path, dtype, mode='r+')
+    for start in range(0, len(rows), FINISH_BLOCK_ROWS):
+      block = rows[start:start + FINISH_BLOCK_ROWS]
+      _finish_rows(block, finish, oov)
+      digest.update(block.data)
+    del rows
+  return digest.hexdigest(), oov
+
+
+def _finish_rows(rows: np.ndarray, finish: Finish, oov: np.ndarray) -> None:
+  ids = rows[records.CATEGORICAL]
+  for j, remap in enumerate(finish.remaps):
+    provisional = ids[:, j]
+    final = remap[provisional]
+    if finish.counts_oov[j]:
+      oov[j] += int(np.count_nonzero(final == 0))
+      if finish.missing[j] >= 0:
+        oov[j] -= int(np.count_nonzero(provisional == finish.missing[j]))
+    ids[:, j] = final
+  if finish.scale.size:
+    numbers = rows[records.NUMERICAL]
+    values = numbers.astype(np.float64)
+    values += finish.shift
+    values /= finish.scale
+    numbers[:] = values
+
+
+def missing_id(ids: ValueIds) -> int:
+  found = ids.id_of(sources.MISSING_CATEGORY)
+  return -1 if found is None else found
