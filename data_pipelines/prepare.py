@@ -262,7 +262,7 @@ def _write_provisional(work: str, source: sources.Source, cfg: PrepareConfig, ba
           scope = spec_lib.SHARED_SCOPE if shared else scenario
           if scope not in written.offsets:
             first = block if rows is None else block[rows]
-            written.offsets[scope] = provisional.transformed(first, normalizations).mean(axis=0)
+            written.offsets[scope] = provisional.offsets(first, normalizations)
           if cfg.shuffle_rows:
             order = order_rng.permutation(n)
             rows = order if rows is None else rows[order]
@@ -290,9 +290,8 @@ def _provisional_parts(dtype, codes, block, normalizations, offset, labels, true
   cat = np.empty((len(labels), len(codes)), np.int32)
   for j, (chunk_codes, ids) in enumerate(codes):
     np.take(ids, chunk_codes, out=cat[:, j])
-  values = provisional.transformed(block, normalizations)
-  values -= offset
-  packed = records.pack(dtype, cat, values, labels, true_prob)
+  packed = records.pack(dtype, cat, None, labels, true_prob)
+  provisional.centre_into(packed[records.NUMERICAL], block, normalizations, offset)
 
   def take(a, rows):
     return a if rows is None else np.take(a, rows, axis=0)

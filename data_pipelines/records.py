@@ -123,10 +123,12 @@ def spec_record_dtype(spec: spec_lib.DatasetSpec) -> np.dtype:
 
 
 def pack(dtype: np.dtype, cat, num, labels, true_prob=None) -> np.ndarray:
-  """[n] rows of `dtype` from the columns' arrays ([n, width] each)."""
+  """[n] rows of `dtype` from the columns' arrays ([n, width] each); `num` None leaves the numbers for the caller
+  to write in place."""
   out = np.empty(len(labels), dtype)
   out[CATEGORICAL] = cat
-  out[NUMERICAL] = num
+  if num is not None:
+    out[NUMERICAL] = num
   out[LABELS] = labels
   if true_prob is not None:
     out[TRUE_PROB] = true_prob
