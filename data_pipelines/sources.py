@@ -154,6 +154,7 @@ def read_table_chunks(
     expected_columns: Optional[int] = None,
     text_columns: Optional[Sequence[str]] = None,
     arrow_columns: Optional[Dict[str, str]] = None,
+    fast: Optional[arrow_csv.ArrowChunks] = None,
 ) -> Iterator[Tuple[pd.DataFrame, int]]:
   """Yields (chunk, file line number of its first row); Parquet files are read by row group.
 
@@ -165,18 +166,19 @@ def read_table_chunks(
 
   With `arrow_columns` ({column: 'text', 'number' or 'label'}), pyarrow reads those columns of a CSV first, text
   as categoricals, numbers and labels as float64, for as long as its rows are clean (arrow_csv.py); pandas reads
-  the rest.
+  the rest. `fast`: that reader, made by `arrow_reader` with the same settings (and perhaps started already).
   """
   if not os.path.isfile(path):
     raise InputError('input file not found', path=path)
-  if path.endswith('.parquet') or path.endswith('.pq'):
+  if _is_parquet(path):
     yield from _parquet_chunks(path, chunk_rows)
     return
   first_line = 2 if header else 1
   done = 0  # rows read by pyarrow
-  if arrow_columns:
-    fast = arrow_csv.ArrowChunks(path, chunk_rows=chunk_rows, header=header, names=names, sep=sep,
-                                 columns=arrow_columns)
+  if fast is None:
+    fast = arrow_reader(path, chunk_rows=chunk_rows, header=header, names=names, sep=sep,
+                        arrow_columns=arrow_columns)
+  if fast is not None:
     yield from fast
     if fast.complete:
       return
@@ -214,6 +216,20 @@ def read_table_chunks(
     raise InputError(f'is not UTF-8 text: {e}', path=path) from None
   if not seen_any:
     raise InputError('file has no data rows', path=path)
+
+
+def arrow_reader(path: str, *, chunk_rows: int, header: bool = True, names: Optional[Sequence[str]] = None,
+                 sep: str = ',', arrow_columns: Optional[Dict[str, str]] = None
+                 ) -> Optional[arrow_csv.ArrowChunks]:
+  """The fast reader `read_table_chunks` would use for `path` (not started), or None: pandas reads it all."""
+  if not arrow_columns or _is_parquet(path):
+    return None
+  return arrow_csv.ArrowChunks(path, chunk_rows=chunk_rows, header=header, names=names, sep=sep,
+                               columns=arrow_columns)
+
+
+def _is_parquet(path: str) -> bool:
+  return path.endswith('.parquet') or path.endswith('.pq')
 
 
 def _parquet_chunks(path: str, chunk_rows: int) -> Iterator[Tuple[pd.DataFrame, int]]:

@@ -105,32 +105,44 @@ class TableSource(sources.Source):
     return [f.path for f in self.files]
 
   def chunks(self, split: str, ctx: sources.ReadContext) -> Iterator[pd.DataFrame]:
-    for f in self.files:
-      if f.split is not None and f.split != split:
+    files = [f for f in self.files if f.split is None or f.split == split]
+    readers = [sources.arrow_reader(f.path, chunk_rows=ctx.chunk_rows, header=f.header, names=f.names,
+                                    sep=self._sep, arrow_columns=self._arrow_columns(f)) if ctx.arrow_csv else None
+               for f in files]
+    for reader, following in zip(readers, readers[1:]):
+      if reader is not None and following is not None:
+        reader.then = following.start  # the next file parsed while this one's last chunks are checked
+    try:
+      for f, reader in zip(files, readers):
+        yield from self._file_chunks(f, split, ctx, reader)
+    finally:  # a reader started ahead whose file was never reached (a bad row stopped the read)
+      for reader in readers:
+        if reader is not None:
+          reader.close()
+
+  def _file_chunks(self, f: TableFile, split: str, ctx: sources.ReadContext, fast) -> Iterator[pd.DataFrame]:
+    # One generator per pass over a file, so every pass draws the same split for every row.
+    rng = np.random.default_rng([self._split_policy.seed, self.files.index(f)])
+    required = self.categorical + self.numerical + self._label_columns
+    if f.scenario is None:
+      required = required + [self.scenario_column]
+    for raw, first_row in sources.read_table_chunks(
+        f.path, chunk_rows=ctx.chunk_rows, header=f.header, names=f.names, sep=self._sep,
+        expected_columns=len(f.names) if f.names and not f.header else None,
+        text_columns=self.categorical + self._label_columns + [self.scenario_column], fast=fast):
+      sources.require_columns(raw, required, f.path)
+      if f.split is None:
+        in_split = sources.seeded_split_mask(len(raw), rng, self._split_policy.test_fraction)
+        if split == 'train':
+          in_split = ~in_split
+        row_numbers = first_row + np.flatnonzero(in_split)
+        raw = raw[in_split]
+      else:
+        row_numbers = None
+      if raw.empty:
         continue
-      # One generator per pass over a file, so every pass draws the same split for every row.
-      rng = np.random.default_rng([self._split_policy.seed, self.files.index(f)])
-      required = self.categorical + self.numerical + self._label_columns
-      if f.scenario is None:
-        required = required + [self.scenario_column]
-      for raw, first_row in sources.read_table_chunks(
-          f.path, chunk_rows=ctx.chunk_rows, header=f.header, names=f.names, sep=self._sep,
-          expected_columns=len(f.names) if f.names and not f.header else None,
-          text_columns=self.categorical + self._label_columns + [self.scenario_column],
-          arrow_columns=self._arrow_columns(f) if ctx.arrow_csv else None):
-        sources.require_columns(raw, required, f.path)
-        if f.split is None:
-          in_split = sources.seeded_split_mask(len(raw), rng, self._split_policy.test_fraction)
-          if split == 'train':
-            in_split = ~in_split
-          row_numbers = first_row + np.flatnonzero(in_split)
-          raw = raw[in_split]
-        else:
-          row_numbers = None
-        if raw.empty:
-          continue
-        ctx.accounting.files[f.path] += len(raw)
-        yield self._frame(raw, f, first_row, row_numbers, ctx)
+      ctx.accounting.files[f.path] += len(raw)
+      yield self._frame(raw, f, first_row, row_numbers, ctx)
 
   def _arrow_columns(self, f: TableFile) -> Optional[Dict[str, str]]:
     """What the fast CSV path reads of `f` (every column the source needs, typed), or None: pandas only."""

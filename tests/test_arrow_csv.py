@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_pipelines import accounting, arrow_csv, csv_dataset, prepare, records, sources
+from data_pipelines import accounting, arrow_csv, csv_dataset, prepare, records, sources, table
+from data_pipelines import spec as spec_lib
 from data_pipelines.config import PrepareConfig
 from data_pipelines.errors import InputError
 
@@ -140,6 +141,29 @@ def test_a_consumer_that_stops_early_leaves_no_parser_thread(tmp_path):
   it.close()
   assert not [t for t in threading.enumerate() if t.name == 'arrow-csv']
   assert reader.rows_done == CHUNK and not reader.complete
+
+
+def test_the_next_file_is_parsed_once_this_one_is_and_a_stopped_read_stops_it(tmp_path):
+  columns = {'city': 'text', 'price': 'number'}
+  first, second = (arrow_csv.ArrowChunks(_write(tmp_path, _lines(seed=i), f'{i}.csv'), chunk_rows=CHUNK,
+                                         header=True, names=None, sep=',', columns=columns) for i in (0, 1))
+  started = threading.Event()
+  first.then = lambda: (second.start(), started.set())
+  frames = list(first)
+  assert started.wait(10) and second._parser is not None  # pylint: disable=protected-access
+  assert [len(f) for f in second] == [len(f) for f in frames]  # the second file read whole, from its start
+  assert second.complete
+  # A table source's read stopped at a bad row leaves no parser behind, started ahead or not.
+  bad = _lines(seed=2)
+  bad[3] = 'xy,c1,oops,0'
+  paths = [_write(tmp_path, lines, f'part{i}.csv') for i, lines in enumerate((bad, _lines(seed=3)))]
+  src = table.TableSource(dataset='csv', files=[table.TableFile(p, split='train') for p in paths],
+                          categorical=['city'], numerical=['price'], tasks=[spec_lib.Task('click', 'click')],
+                          labels=table.binary_labels({'click': 'click'}), label_columns=['click'],
+                          scenario_column='app', numeric_labels=True)
+  with pytest.raises(InputError, match="column 'price'"):
+    list(src.chunks('train', sources.ReadContext('train', accounting.RowAccounting(), 'error', CHUNK)))
+  assert not [t for t in threading.enumerate() if t.name == 'arrow-csv' and t.is_alive()]
 
 
 def test_prepare_writes_the_same_bytes_on_both_paths(tmp_path):
