@@ -107,13 +107,14 @@ def _child() -> None:
                     'seconds': seconds, 'cpu_user': now.user - cpu.user, 'cpu_system': now.system - cpu.system}))
 
 
-def run_prepare_command(csv: str, output: str, extra=()) -> dict:
-  """Seconds and CPU seconds (user, system) of one `pfmsmt prepare --dataset=aliexpress` as a user runs it."""
+def run_prepare_command(csv: str, output: str, extra=(), tree: str = REPO) -> dict:
+  """Seconds and CPU seconds (user, system) of one `pfmsmt prepare --dataset=aliexpress` as a user runs it, with
+  the code of `tree` (a checkout of this repository; `python -m` imports from its working directory)."""
   import resource  # pylint: disable=g-import-not-at-top
   before = resource.getrusage(resource.RUSAGE_CHILDREN)
   start = time.perf_counter()
   subprocess.run([sys.executable, '-m', 'federated.cli', 'prepare', '--dataset=aliexpress', f'--input={csv}',
-                  f'--output={output}', '--overwrite', *extra], check=True, capture_output=True, cwd=REPO)
+                  f'--output={output}', '--overwrite', *extra], check=True, capture_output=True, cwd=tree)
   seconds = time.perf_counter() - start
   after = resource.getrusage(resource.RUSAGE_CHILDREN)
   return {'seconds': seconds, 'cpu_user': after.ru_utime - before.ru_utime,

@@ -26,7 +26,7 @@ from data_pipelines import records
 from data_pipelines import sources
 from data_pipelines import statistics
 
-FINISH_BLOCK_ROWS = 8_192  # rows finished at a time: their float64 numbers are 4 MB at AliExpress width
+FINISH_BLOCK_ROWS = 16_384  # rows finished at a time: 5 MB of them, and 8 MB as float64, at AliExpress width
 
 
 class ValueIds:
@@ -86,14 +86,18 @@ def finish_shard(path: str, dtype: np.dtype, finish: Finish) -> tuple:
     raise ValueError(f'{path}: {size} bytes is not a whole number of {dtype.itemsize}-byte rows')
   digest = hashlib.sha256()
   oov = np.zeros(len(finish.remaps), np.int64)
-  for start in range(0, size // dtype.itemsize, FINISH_BLOCK_ROWS):
-    # Mapped a block at a time: the rows are changed where the page cache holds them (no copy in, none out),
-    # and the process's resident memory holds one block of them, not the shard.
-    rows = np.memmap(path, dtype, mode='r+', offset=start * dtype.itemsize,
-                     shape=(min(FINISH_BLOCK_ROWS, size // dtype.itemsize - start),))
-    _finish_rows(rows, finish, oov)
-    digest.update(rows.data)
-    del rows
+  # A block at a time through one buffer: mapping the shard kept its pages resident (prepare's peak grew with
+  # the shards), and mapping a block at a time faulted every page in again (twice the CPU seconds).
+  buffer = bytearray(FINISH_BLOCK_ROWS * dtype.itemsize)
+  with open(path, 'r+b') as f:
+    position = 0
+    while read := f.readinto(buffer):
+      block = memoryview(buffer)[:read]
+      _finish_rows(np.frombuffer(block, dtype), finish, oov)
+      f.seek(position)
+      f.write(block)
+      digest.update(block)
+      position += read
   return digest.hexdigest(), oov
 
 
