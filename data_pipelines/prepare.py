@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import pandas as pd
@@ -193,14 +193,13 @@ def _prepare_into(work: str, source: sources.Source, cfg: PrepareConfig, log) ->
 class _Partition:
   writer: records.ShardWriter
   rows: int = 0
-  label_sums: np.ndarray = None
+  label_sums: Optional[np.ndarray] = None
 
 
 @dataclasses.dataclass
 class _Written:
   """What the provisional pass wrote: partitions, and what finishing them needs."""
-  dtype: np.dtype
-  categorical: List[str]  # in the order of the spec to be
+  dtype: np.dtype  # its columns in the order of the spec (the encoding's, or the source's)
   partitions: Dict[tuple, _Partition] = dataclasses.field(default_factory=dict)  # (split, scenario) ->
   ids: Dict[tuple, provisional.ValueIds] = dataclasses.field(
       default_factory=lambda: collections.defaultdict(provisional.ValueIds))  # (scope, feature) ->
@@ -219,7 +218,7 @@ def _write_provisional(work: str, source: sources.Source, cfg: PrepareConfig, ba
   normalizations = [f.normalization for f in base.numerical] if base else [source.normalization[n] for n in numerical]
   tasks = [t.name for t in source.tasks]
   written = _Written(records.record_dtype(len(categorical), len(numerical), len(tasks),
-                                          source.has_true_probabilities), categorical)
+                                          source.has_true_probabilities))
   shared = (base.statistics_scope if base else cfg.statistics_scope) == 'shared'
   order_rng = np.random.default_rng([cfg.seed, 7])
 
