@@ -65,8 +65,7 @@ class ArrowChunks:
     parser when this one's ends (`then`). At a file's start its parser hands over nothing for a few tenths of a
     second, and on 1M AliExpress rows in 8 files the caller waited 2.0 s for chunks in all, mostly there."""
     if self._parser is None:
-      self._parser = threading.Thread(target=self._parse, args=(self._chunks, self._stop), name='arrow-csv',
-                                      daemon=True)
+      self._parser = threading.Thread(target=self._parse, name='arrow-csv', daemon=True)
       self._parser.start()
 
   def close(self) -> None:
@@ -103,7 +102,8 @@ class ArrowChunks:
       self.close()
     self.complete = clean and self._parsed_all and self.rows_done > 0  # pandas reports an empty file
 
-  def _parse(self, chunks: queue.Queue, stop: threading.Event) -> None:
+  def _parse(self) -> None:
+    chunks, stop = self._chunks, self._stop
     import pyarrow as pa  # pylint: disable=g-import-not-at-top
     self._parsed_all = False
     pending = []  # record batches not yet handed over

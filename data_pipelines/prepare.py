@@ -15,10 +15,9 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
-import pandas as pd
 
 from data_pipelines import accounting as accounting_lib
 from data_pipelines import aliccp, aliexpress, census, csv_dataset, provisional, records, sources
@@ -192,8 +191,11 @@ def _prepare_into(work: str, source: sources.Source, cfg: PrepareConfig, log) ->
 @dataclasses.dataclass
 class _Partition:
   writer: records.ShardWriter
-  rows: int = 0
-  label_sums: Optional[np.ndarray] = None
+  label_sums: np.ndarray
+
+  @property
+  def rows(self) -> int:
+    return sum(self.writer.rows)
 
 
 @dataclasses.dataclass
@@ -230,7 +232,6 @@ def _write_provisional(work: str, source: sources.Source, cfg: PrepareConfig, ba
           os.path.join(work, split, f'.partition-{len(written.partitions)}'), cfg.rows_per_shard),
           label_sums=np.zeros(len(tasks)))
     part.writer.write(rows)
-    part.rows += len(rows)
     part.label_sums += labels.sum(axis=0, dtype=np.float64)
     if true_prob is not None and split == 'test':
       aucs = written.oracle_aucs.setdefault(scenario, [metrics.BinnedAuc() for _ in tasks])
@@ -311,25 +312,17 @@ def _move_partitions(work: str, spec: spec_lib.DatasetSpec, written: _Written) -
 def _finish(work: str, spec: spec_lib.DatasetSpec, written: _Written, cfg: PrepareConfig, acct):
   """Finishes every shard in place (provisional.finish_shard), in `--encode_threads` threads; returns
   ({(split, scenario): shard paths}, {shard: rows}, {shard: SHA-256}) with paths relative to `work`."""
+  encoder = records.Encoder(spec, work)
   finishes = {}  # scope -> provisional.Finish
   for scope in {spec.scope(scenario) for _, scenario in written.partitions}:
-    remaps, missing, counts_oov = [], [], []
-    for f in spec.categorical:
-      ids = written.ids[(scope, f.name)]
-      values = ids.values()
-      if f.hash_bins:
-        import tensorflow as tf  # pylint: disable=g-import-not-at-top  (only here: prepare runs without it)
-        remap = tf.strings.to_hash_bucket_fast(np.array(values, dtype=str).reshape(-1), f.hash_bins).numpy()
-      else:
-        vocabulary = pd.Index(spec_lib.load_vocabulary(work, f.vocabulary_files[scope]), dtype=object)
-        remap = vocabulary.get_indexer(pd.Index(values, dtype=object)) + 1
-      remaps.append(np.asarray(remap, np.int32))
-      missing.append(provisional.missing_id(ids))
-      counts_oov.append(not f.hash_bins)
-    mean = np.array([f.statistics[scope][0] for f in spec.numerical], np.float64)
-    std = np.array([f.statistics[scope][1] for f in spec.numerical], np.float64)
-    finishes[scope] = provisional.Finish(remaps, missing, counts_oov, written.offsets[scope] - mean, std)
-  jobs = [(key, path) for key, part in written.partitions.items() for path in part.writer.shards]
+    ids = [written.ids[(scope, f.name)] for f in spec.categorical]
+    mean, std = encoder.moments(scope)
+    finishes[scope] = provisional.Finish(
+        remaps=[np.asarray(encoder.ids(scope, f, i.values()), np.int32) for f, i in zip(spec.categorical, ids)],
+        missing=[provisional.missing_id(i) for i in ids], counts_oov=[not f.hash_bins for f in spec.categorical],
+        shift=written.offsets[scope] - mean, scale=std)
+  jobs = [(key, path, n) for key, part in written.partitions.items()
+          for path, n in zip(part.writer.shards, part.writer.rows)]
   with concurrent.futures.ThreadPoolExecutor(cfg.encode_threads, thread_name_prefix='finish') as pool:
     done = list(pool.map(lambda job: provisional.finish_shard(job[1], written.dtype, finishes[spec.scope(job[0][1])]),
                          jobs))
@@ -337,13 +330,12 @@ def _finish(work: str, spec: spec_lib.DatasetSpec, written: _Written, cfg: Prepa
   shard_rows: Dict[str, int] = {}
   shard_digests: Dict[str, str] = {}
   oov: Dict[tuple, np.ndarray] = {}
-  for ((split, scenario), path), (digest, counts) in zip(jobs, done):
+  for (key, path, n), (digest, counts) in zip(jobs, done):
     rel = os.path.relpath(path, work)
-    shards.setdefault((split, scenario), []).append(rel)
-    part = written.partitions[(split, scenario)]
-    shard_rows[rel] = part.writer.rows[part.writer.shards.index(path)]
+    shards.setdefault(key, []).append(rel)
+    shard_rows[rel] = n
     shard_digests[rel] = digest
-    oov[(split, scenario)] = oov.get((split, scenario), 0) + counts
+    oov[key] = oov.get(key, 0) + counts
   for (split, scenario), counts in oov.items():
     for f, n in zip(spec.categorical, counts.tolist()):
       if not f.hash_bins:

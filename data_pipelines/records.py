@@ -7,7 +7,7 @@ slices. `Encoder` maps raw rows to what prepare writes: serving checks its parit
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, Tuple
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,9 @@ SHARD_GLOB = '*' + SHARD_SUFFIX
 
 
 class Encoder:
-  """Maps categorical strings to ids and normalizes numericals with the spec's statistics."""
+  """Raw values -> what prepare writes, from the spec: final ids (vocabulary position + 1 with 0 the OOV bucket,
+  or a hash bin) and normalized numbers. Prepare finishes its shards with `ids` and `moments`; serving is
+  checked against `encode`."""
 
   def __init__(self, spec: spec_lib.DatasetSpec, data_dir: str):
     self.spec = spec
@@ -36,67 +38,51 @@ class Encoder:
     for f in spec.categorical:
       for scope, rel in f.vocabulary_files.items():
         index = pd.Index(spec_lib.load_vocabulary(data_dir, rel), dtype=object)
-        index.get_indexer(index[:1])  # builds its hash table now, not in two encoding threads at once
+        index.get_indexer(index[:1])  # builds its hash table now, not in two finishing threads at once
         self._lookup.setdefault(scope, {})[f.name] = index
     self._by_normalization: Dict[str, List[int]] = {}
     for j, f in enumerate(spec.numerical):
       if f.normalization in statistics.TRANSFORMED:
         self._by_normalization.setdefault(f.normalization, []).append(j)
-    # scope -> (means [N], standard deviations [N])
-    self._moments = {scope: (np.array([f.statistics[scope][0] for f in spec.numerical], np.float64),
-                             np.array([f.statistics[scope][1] for f in spec.numerical], np.float64))
-                     for scope in (spec.numerical[0].statistics if spec.numerical else {})}
 
-  def numerical_block(self, frame: pd.DataFrame) -> np.ndarray:
-    """[n, N] float64: the frame's numerical columns, as `encode` reads them (one selection of a chunk, which
-    copies it, for all the parts encoded from it)."""
-    return frame[[f.name for f in self.spec.numerical]].to_numpy(np.float64)
+  def ids(self, scope: str, feature: spec_lib.CategoricalFeature, values) -> np.ndarray:
+    """[k] int64: the final id of each of `values` (raw values) in `scope`."""
+    if feature.hash_bins:
+      import tensorflow as tf  # pylint: disable=g-import-not-at-top  (only here: prepare runs without it)
+      return tf.strings.to_hash_bucket_fast(np.asarray(values, dtype=str).reshape(-1), feature.hash_bins).numpy()
+    return self._lookup[scope][feature.name].get_indexer(pd.Index(values, dtype=object)) + 1
 
-  def encode(self, frame: pd.DataFrame, scenario: str, rows: Optional[np.ndarray] = None,
-             numerical: Optional[np.ndarray] = None):
+  def moments(self, scope: str) -> Tuple[np.ndarray, np.ndarray]:
+    """([N] means, [N] standard deviations) of the transformed numbers in `scope`."""
+    return (np.array([f.statistics[scope][0] for f in self.spec.numerical], np.float64),
+            np.array([f.statistics[scope][1] for f in self.spec.numerical], np.float64))
+
+  def encode(self, frame: pd.DataFrame, scenario: str):
     """Returns (categorical int64 [n, C], numerical float32 [n, N], labels, true_prob or None, oov counts) of
-    the rows at positions `rows` of `frame`, in that order (None: every row): each column is gathered once,
-    by the copy its encoding makes anyway. `numerical`: `numerical_block(frame)`, when the caller has it."""
+    the rows of `frame` (canonical, of `scenario`)."""
     scope = self.spec.scope(scenario)
-    n = len(frame) if rows is None else len(rows)
-    cat = np.zeros((n, len(self.spec.categorical)), np.int64)
+    cat = np.zeros((len(frame), len(self.spec.categorical)), np.int64)
     oov = {}
     for j, f in enumerate(self.spec.categorical):
       values = frame[f.name]
-      if f.hash_bins:
-        import tensorflow as tf  # pylint: disable=g-import-not-at-top  (only here: prepare runs without it)
-        cat[:, j] = tf.strings.to_hash_bucket_fast(_taken(values.to_numpy(dtype=str), rows), f.hash_bins).numpy()
+      if isinstance(values.dtype, pd.CategoricalDtype):  # each category looked up once
+        cat[:, j] = self.ids(scope, f, values.cat.categories)[values.cat.codes.to_numpy()]
       else:
-        ids = _ids(self._lookup[scope][f.name], values, rows)
-        oov[f.name] = int((ids == 0).sum() - _taken((values == sources.MISSING_CATEGORY).to_numpy(), rows).sum())
-        cat[:, j] = ids
-    # One block, column-wise maths; a fresh array either way, so that the frame is never written to.
-    values = self.numerical_block(frame) if numerical is None else numerical
-    values = np.array(values) if rows is None else np.take(values, rows, axis=0)
+        cat[:, j] = self.ids(scope, f, values.to_numpy())
+      if not f.hash_bins:
+        oov[f.name] = int((cat[:, j] == 0).sum() - (values == sources.MISSING_CATEGORY).sum())
+    values = sources.column_block(frame, [f.name for f in self.spec.numerical])  # a fresh array: written to
     for how, columns in self._by_normalization.items():
       values[:, columns] = statistics.transform(values[:, columns], how)
-    mean, std = self._moments[scope] if self.spec.numerical else (0.0, 1.0)
-    values -= mean  # in place: two fewer [n, N] float64 temporaries
+    mean, std = self.moments(scope)
+    values -= mean
     values /= std
-    num = values.astype(np.float32)
-    labels = _taken(frame[self.spec.task_names].to_numpy(np.float32), rows)
+    labels = sources.column_block(frame, self.spec.task_names, np.float32)
     true_prob = None
     if self.spec.has_true_probabilities:
-      true_prob = _taken(frame[[sources.true_prob_column(t) for t in self.spec.task_names]].to_numpy(np.float32),
-                         rows)
-    return cat, num, labels, true_prob, oov
-
-
-def _taken(values: np.ndarray, rows: Optional[np.ndarray]) -> np.ndarray:
-  return values if rows is None else np.take(values, rows, axis=0)
-
-
-def _ids(vocabulary: pd.Index, values: pd.Series, rows: Optional[np.ndarray] = None) -> np.ndarray:
-  """Vocabulary position + 1 of each value (of those at `rows`); 0 (the OOV bucket) for a value not in it. A
-  categorical is looked up by its categories, each once."""
-  if isinstance(values.dtype, pd.CategoricalDtype):
-    return (vocabulary.get_indexer(values.cat.categories) + 1)[_taken(values.cat.codes.to_numpy(), rows)]
-  return vocabulary.get_indexer(_taken(values.to_numpy(), rows)) + 1
+      true_prob = sources.column_block(frame, [sources.true_prob_column(t) for t in self.spec.task_names],
+                                       np.float32)
+    return cat, values.astype(np.float32), labels, true_prob, oov
 
 
 def record_dtype(categorical: int, numerical: int, tasks: int, true_prob: bool) -> np.dtype:
