@@ -14,17 +14,16 @@ The first chunk that breaks one of these ends the fast path, and pandas reads th
 reporting bad values as it always did. Chunks have exactly `chunk_rows` rows on both paths, so which rows land
 in which chunk (and so the seeded valid split) does not depend on the path.
 
-Text columns come back as pandas categoricals (the dictionary pyarrow builds while parsing), numbers as
-float64.
+Text columns come back as pandas categoricals (one dictionary per chunk), numbers as float64.
 """
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
 
-import numpy as np
 import pandas as pd
 
 KINDS = ('text', 'number', 'label')  # a label is a number that must be 0 or 1
@@ -79,28 +78,23 @@ class ArrowChunks:
 
   def __iter__(self) -> Iterator[Tuple[pd.DataFrame, int]]:
     """Parses in a thread of its own (pyarrow's parser does not hold the GIL), one chunk ahead of the caller,
-    so that on two cores parsing overlaps whatever the caller does with the chunk before. A parsed chunk is
-    checked and converted to pandas here, not on the parser's thread, which meanwhile parses the next one:
-    on 2 cores and 1M AliExpress-layout rows that conversion was a quarter of the parser thread's time,
-    during which nothing was parsed."""
+    so that on two cores parsing overlaps whatever the caller does with the chunk before. The parser's thread
+    also checks each chunk and encodes its text (pyarrow's compute functions do not hold the GIL either); the
+    chunk is converted to pandas here, which holds it."""
     first_line = 2 if self.header else 1
     self.start()
-    clean = True
     try:
       while True:
         table = self._chunks.get()
         if table is None:
           break
         frame = table.to_pandas()
-        if not (self._clean_numbers(frame) and self._clean_text(table)):
-          clean = False
-          break
         frame.attrs[CHECKED] = {'number': list(self.number_columns), 'label': list(self.label_columns)}
         self.rows_done += len(frame)
         yield frame, first_line + self.rows_done - len(frame)
     finally:
       self.close()
-    self.complete = clean and self._parsed_all and self.rows_done > 0  # pandas reports an empty file
+    self.complete = not self.stopped_by and self._parsed_all and self.rows_done > 0  # pandas reports an empty file
 
   def _parse(self) -> None:
     chunks, stop = self._chunks, self._stop
@@ -127,9 +121,14 @@ class ArrowChunks:
           table = pa.Table.from_batches(pending)
           rest = table.slice(self.chunk_rows)
           pending, pending_rows = rest.to_batches(), rest.num_rows
-          if not hand_over(table.slice(0, self.chunk_rows)):
+          table = self._checked(table.slice(0, self.chunk_rows))
+          if table is None or not hand_over(table):
             return
-      self._parsed_all = not pending_rows or hand_over(pa.Table.from_batches(pending))
+      if pending_rows:
+        table = self._checked(pa.Table.from_batches(pending))
+        if table is None or not hand_over(table):
+          return
+      self._parsed_all = True
     except Exception as e:  # pylint: disable=broad-except  (whatever pyarrow cannot do, pandas does, or reports)
       self.stopped_by = f'pyarrow: {type(e).__name__}: {e}'
     finally:
@@ -150,8 +149,7 @@ class ArrowChunks:
     memory stays at a read's worth. pyarrow's streaming reader, which this replaced, parses on one core: with
     it, prepare's statistics pass kept the 2 cores about 1.4 busy (1M AliExpress-layout rows)."""
     import pyarrow.csv as pa_csv  # pylint: disable=g-import-not-at-top
-    text = pa.dictionary(pa.int32(), pa.string())
-    types = {**{c: text for c in self.text_columns}, **{c: pa.float64() for c in self.number_columns}}
+    types = {**{c: pa.string() for c in self.text_columns}, **{c: pa.float64() for c in self.number_columns}}
     convert = pa_csv.ConvertOptions(column_types=types, include_columns=list(types), null_values=[''],
                                     strings_can_be_null=True, quoted_strings_can_be_null=True)
     # A blank line (a row of empty fields: the label check stops there) and a quoted line break (text that
@@ -185,27 +183,29 @@ class ArrowChunks:
         yield from table.to_batches()
         rest = rest[cut:] + more
 
-  def _clean_numbers(self, frame: pd.DataFrame) -> bool:
-    """Every number finite (an empty field is NaN here), every label 0 or 1: checked on the converted columns
-    with numpy, in a third of the thread time that pyarrow's compute functions took (100,000 rows of 63 numbers and 2
-    labels: 0.005 s against 0.016 s)."""
-    for c in self.number_columns:
-      if not np.isfinite(frame[c].to_numpy()).all():
-        self.stopped_by = f'column {c!r} holds an empty or non-finite number'
-        return False
-    for c in self.label_columns:
-      values = frame[c].to_numpy()
-      if not ((values == 0.0) | (values == 1.0)).all():
-        self.stopped_by = f'column {c!r} holds a label other than 0 and 1'
-        return False
-    return True
-
-  def _clean_text(self, table) -> bool:
+  def _checked(self, table):
+    """The chunk with each text column dictionary-encoded (one dictionary per chunk, which pandas takes as its
+    categories as they are), or None where a value breaks what the fast path may hand over (`stopped_by` then
+    says which). Text is parsed as plain strings and encoded here: pyarrow's parser, asked for dictionaries,
+    builds one per parse block, which took more of its time than parsing the text, and pandas then unified them.
+    """
+    import pyarrow as pa  # pylint: disable=g-import-not-at-top
     import pyarrow.compute as pc  # pylint: disable=g-import-not-at-top
+    zero_one = pa.array([0.0, 1.0])
+    for c in self.number_columns:
+      column = table.column(c)
+      # An empty field is a null; a NaN or an infinity makes the sum non-finite (so may a sum that overflows:
+      # pandas then reads on, which only costs time). One sum, not a mask per value: a third of the time.
+      if column.null_count or not math.isfinite(pc.sum(column).as_py() or 0.0):
+        self.stopped_by = f'column {c!r} holds an empty or non-finite number'
+        return None
+      if c in self.label_columns and not pc.all(pc.is_in(column, value_set=zero_one)).as_py():
+        self.stopped_by = f'column {c!r} holds a label other than 0 and 1'
+        return None
     for c in self.text_columns:
-      for part in table.column(c).chunks:
-        # (a whole parse block's dictionary: a value in the block's next chunk can end the path a chunk early)
-        if len(part.dictionary) and pc.any(pc.match_substring_regex(part.dictionary, r'^\s|[\r\n]')).as_py():
-          self.stopped_by = f'column {c!r} holds a value that starts with whitespace or spans lines'
-          return False
-    return True
+      column = pc.dictionary_encode(table.column(c).combine_chunks())
+      if len(column.dictionary) and pc.any(pc.match_substring_regex(column.dictionary, r'^\s|[\r\n]')).as_py():
+        self.stopped_by = f'column {c!r} holds a value that starts with whitespace or spans lines'
+        return None
+      table = table.set_column(table.schema.get_field_index(c), c, column)
+    return table

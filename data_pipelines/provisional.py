@@ -4,7 +4,8 @@ A categorical's id (vocabulary position, most frequent train value first) and a 
 mean and standard deviation) are known only after every train row has been read. Rather than keep the parsed
 rows for a second pass, prepare writes each row as it reads it, in its final layout (records.record_dtype),
 with provisional values:
-- a categorical: the position of its value among the values met so far, per scope and feature;
+- a categorical: the position of its value among the values met so far, per scope and feature (the ids of
+  statistics.ValueCounts, which counts the train rows' values by them);
 - a number: its transform (statistics.transform) less an offset per scope and feature (the mean of the first
   rows of that scope), in float32. Centred, a value keeps float32's precision through the normalization; a
   raw value far from zero (a timestamp) would lose it.
@@ -17,43 +18,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 import numpy as np
-import pandas as pd
 
 from data_pipelines import records
 from data_pipelines import sources
 from data_pipelines import statistics
 
 FINISH_BLOCK_ROWS = 16_384  # rows finished at a time: 5 MB of them, and 8 MB as float64, at AliExpress width
-
-
-class ValueIds:
-  """Provisional ids of one feature in one scope: 0, 1, 2, ... in the order its values are first met."""
-
-  def __init__(self):
-    self._ids = {}
-
-  def of(self, values: Sequence) -> np.ndarray:
-    """[k] int32: the ids of `values` (distinct: a chunk's categories), new ones numbered on."""
-    ids = self._ids
-    return np.fromiter((ids.setdefault(v, len(ids)) for v in values), np.int32, len(values))
-
-  def values(self) -> list:
-    """Every value met, in id order."""
-    return list(self._ids)
-
-  def id_of(self, value) -> Optional[int]:
-    return self._ids.get(value)
-
-
-def chunk_codes(values: pd.Series, ids: ValueIds) -> tuple:
-  """(codes of the chunk's rows, [k] int32: provisional id of each code): each distinct value looked up once."""
-  if isinstance(values.dtype, pd.CategoricalDtype):
-    return values.cat.codes.to_numpy(), ids.of(values.cat.categories.tolist())
-  codes, uniques = pd.factorize(values.to_numpy(), use_na_sentinel=False)
-  return codes, ids.of(uniques.tolist())
 
 
 def offsets(block: np.ndarray, normalizations: Sequence[str]) -> np.ndarray:
@@ -119,6 +92,6 @@ def _finish_rows(rows: np.ndarray, finish: Finish, oov: np.ndarray) -> None:
     numbers[:] = values
 
 
-def missing_id(ids: ValueIds) -> int:
+def missing_id(ids: statistics.ValueCounts) -> int:
   found = ids.id_of(sources.MISSING_CATEGORY)
   return -1 if found is None else found

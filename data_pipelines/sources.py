@@ -372,7 +372,6 @@ class ChunkBuilder:
     n = len(self.raw)
     if isinstance(scenario, str):
       groups = {scenario: np.arange(n)}
-      scenario = np.full(n, scenario, dtype=object)
     else:
       scenario = pd.Series(np.asarray(scenario, dtype=object))
       missing_scenario = scenario.isna().to_numpy()
@@ -408,7 +407,7 @@ class ChunkBuilder:
           acct.drop(split, sc, reason, count)
       for kind, mask, column in self._handled:
         acct.handled(split, sc, kind, column, int((mask[idx] & keep[idx]).sum()))
-    frame = pd.DataFrame(self.columns)
+    frame = pd.DataFrame(self.columns, copy=False)
     frame.index = self.raw.index
     if isinstance(scenario, str):  # the file's: codes of one byte, not a string object per row
       scenario = pd.Categorical.from_codes(np.zeros(len(frame), np.int8), categories=[scenario])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import collections
 import json
 import os
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -48,10 +48,12 @@ class StatisticsBuilder:
     # feature -> scope -> what the vocabulary kept of the train values, and why the rest share the OOV bucket
     self.vocabulary_report: Dict[str, Dict[str, dict]] = collections.defaultdict(dict)
 
-  def add(self, frame: pd.DataFrame, rows: Optional[np.ndarray] = None, numerical: Optional[np.ndarray] = None
-          ) -> None:
+  def add(self, frame: pd.DataFrame, rows: Optional[np.ndarray] = None, numerical: Optional[np.ndarray] = None,
+          codes: Optional[Dict[str, list]] = None) -> None:
     """Counts and moments of the rows at positions `rows` of `frame` (None: every row). `numerical`: the
-    frame's numerical columns, `sources.column_block(frame, source.numerical)`, when the caller has them."""
+    frame's numerical columns, `sources.column_block(frame, source.numerical)`, when the caller has them;
+    `codes`: {scope: per categorical feature `self.counts[scope][feature].codes(frame[feature])`}, when the
+    caller has them (prepare, which writes them)."""
     if numerical is None and self.source.numerical:
       numerical = sources.column_block(frame, self.source.numerical)
     # One row per feature, each summed as one contiguous array (the same sums, bit for bit, as per column).
@@ -60,8 +62,10 @@ class StatisticsBuilder:
       key = spec_lib.SHARED_SCOPE if self.scope == 'shared' else scenario
       self.rows[scenario] += len(frame) if positions is None else len(positions)
       if not self.hash_bins:
-        for c in self.source.categorical:
-          self.counts[key][c].add(frame[c], positions)
+        coded = codes[key] if codes is not None else None
+        for j, c in enumerate(self.source.categorical):
+          counts = self.counts[key][c]
+          counts.count(*(coded[j] if coded is not None else counts.codes(frame[c])), positions)
       if not self.source.numerical:
         continue
       values = np.ascontiguousarray(block) if positions is None else np.take(block, positions, axis=1)
@@ -131,45 +135,55 @@ class StatisticsBuilder:
 
 
 class ValueCounts:
-  """How often each value of one column occurs, summed over chunks by pandas. A Counter, which adds each
-  chunk's values in a Python loop, made `add` the largest holder of the GIL in the statistics pass (py-spy
-  --gil on 1M AliExpress-layout rows), and the GIL is what that pass waits on."""
-
-  MERGE_EVERY = 32  # chunks' counts kept apart before they are summed: memory stays within 32 chunks' values
+  """The values of one feature in one scope, each numbered in the order first met, and how often the train rows
+  held each. The numbers are the provisional ids prepare writes before the vocabulary exists (provisional.py),
+  so a chunk's values are looked up once for both: counting them by pandas value counts per chunk, merged
+  every 32 chunks, was as much of the GIL's time as the lookup (1M AliExpress-layout rows)."""
 
   def __init__(self):
-    self._parts = []
+    self._ids: Dict = {}
+    self._counts = np.zeros(0, np.int64)  # by id; grown as values are met
+
+  def codes(self, values: pd.Series) -> Tuple[np.ndarray, np.ndarray]:
+    """(code of each row, [k] int32: the id of each code), each distinct value looked up once; new values are
+    numbered on. A categorical's codes are its own (its unused categories get ids too)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+      codes, distinct = values.cat.codes.to_numpy(), values.cat.categories.tolist()
+    else:
+      codes, uniques = pd.factorize(values.to_numpy(), use_na_sentinel=False)
+      distinct = uniques.tolist()
+    ids = self._ids
+    return codes, np.fromiter((ids.setdefault(v, len(ids)) for v in distinct), np.int32, len(distinct))
+
+  def count(self, codes: np.ndarray, ids: np.ndarray, rows: Optional[np.ndarray] = None) -> None:
+    """Counts the rows at positions `rows` (None: every row) of a chunk whose `codes` returned (codes, ids)."""
+    if len(self._counts) < len(self._ids):
+      self._counts = np.concatenate([self._counts, np.zeros(max(len(self._ids), 2 * len(self._counts))
+                                                             - len(self._counts), np.int64)])
+    self._counts[ids] += np.bincount(codes if rows is None else codes[rows], minlength=len(ids))
 
   def add(self, values: pd.Series, rows: Optional[np.ndarray] = None) -> None:
     """Counts the values at positions `rows` (None: every value)."""
-    if isinstance(values.dtype, pd.CategoricalDtype):  # counted by code; a categorical lists unused values too
-      codes = values.cat.codes.to_numpy()
-      codes = codes if rows is None else codes[rows]
-      n = np.bincount(codes[codes >= 0], minlength=len(values.cat.categories))
-      used = np.flatnonzero(n)
-      part = pd.Series(n[used], index=values.cat.categories[used])
-    else:
-      part = (values if rows is None else values.iloc[rows]).value_counts(sort=False)
-    self._parts.append(part)
-    if len(self._parts) >= self.MERGE_EVERY:
-      self._parts = [self._total()]
+    self.count(*self.codes(values), rows)
 
-  def _total(self) -> pd.Series:
-    if len(self._parts) == 1:
-      return self._parts[0]
-    return pd.concat(self._parts).groupby(level=0, sort=False).sum()
+  def values(self) -> list:
+    """Every value met, counted or not, in id order."""
+    return list(self._ids)
+
+  def id_of(self, value) -> Optional[int]:
+    return self._ids.get(value)
 
   def items(self):
-    """(value, count) pairs, as Python objects, in no particular order."""
+    """(value, count) pairs, as Python objects, of the values counted at least once."""
     values, n = self.arrays()
     return zip(values.tolist(), n.tolist())
 
   def arrays(self):
-    """(values [k] object, their counts [k] int64), each value once, in no particular order."""
-    if not self._parts:
-      return np.array([], dtype=object), np.array([], dtype=np.int64)
-    total = self._total()
-    return total.index.to_numpy(dtype=object), total.to_numpy().astype(np.int64)
+    """(values [k] object, their counts [k] int64) of the values counted at least once, in id order."""
+    counted = np.flatnonzero(self._counts[:len(self._ids)])
+    values = np.empty(len(self._ids), dtype=object)
+    values[:] = self.values()
+    return values[counted], self._counts[counted]
 
 
 def _json_lines(values) -> list:

@@ -86,6 +86,8 @@ def test_a_clean_file_is_read_by_pyarrow_alone(tmp_path, monkeypatch, block_byte
 @pytest.mark.parametrize('bad,why', [
     ('y,c1,,0', 'empty or non-finite number'),
     ('y,c1,nan,0', 'empty or non-finite number'),
+    ('y,c1,-inf,0', 'empty or non-finite number'),
+    ('y,c1,1.0,0.5', 'label other than 0 and 1'),
     ('y,c1,oops,0', 'pyarrow'),
     ('y,c1,1.0,2', 'label other than 0 and 1'),
     ('y, c1,1.0,0', 'starts with whitespace'),
@@ -100,12 +102,22 @@ def test_pandas_reads_on_from_the_chunk_pyarrow_stops_at(tmp_path, monkeypatch, 
   path = _write(tmp_path, lines)
   reader, frames = _fast_path(path)
   assert not reader.complete and why in reader.stopped_by
-  if 'number' in why or 'label' in why:  # checked row by row
+  if 'number' in why or 'label' in why or 'whitespace' in why:  # checked chunk by chunk
     assert reader.rows_done == 3 * CHUNK
-  else:  # a parse error fails its read; text is checked by the parse block's dictionary
+  else:  # a parse error fails its read
     assert 0 < reader.rows_done <= 3 * CHUNK and reader.rows_done % CHUNK == 0
   _, lengths, _ = _same_on_both_paths(path)
   assert lengths[:3] == [CHUNK] * 3
+
+
+def test_numbers_whose_sum_overflows_are_read_by_pandas(tmp_path):
+  lines = _lines()
+  lines[130] = lines[131] = 'y,c1,1.7e308,0'  # finite, each: the fast path checks a chunk's sums
+  path = _write(tmp_path, lines)
+  reader, _ = _fast_path(path)
+  assert reader.rows_done == 3 * CHUNK and 'non-finite' in reader.stopped_by
+  rows, lengths, _ = _same_on_both_paths(path)
+  assert len(rows) == 200 and lengths == [CHUNK] * 5
 
 
 def test_a_bad_value_after_the_fast_chunks_is_reported_as_pandas_reports_it(tmp_path):

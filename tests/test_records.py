@@ -5,10 +5,11 @@ import json
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 
-from data_pipelines import integrity, pipeline, prepare, provisional, records, sources
+from data_pipelines import integrity, pipeline, prepare, provisional, records, sources, statistics
 from data_pipelines import spec as spec_lib
 from data_pipelines.config import PipelineConfig, PrepareConfig
 from data_pipelines.errors import InputError
@@ -78,9 +79,10 @@ def test_a_shard_cut_short_fails_the_read(tmp_path):
 def test_finishing_maps_ids_normalizes_counts_oov_and_hashes_the_result(tmp_path):
   rng = np.random.default_rng(3)
   n = 1000
-  ids = provisional.ValueIds()
-  values = ['a', 'b', sources.MISSING_CATEGORY, 'new']
-  assert ids.of(values).tolist() == [0, 1, 2, 3] and ids.of(['new', 'c']).tolist() == [3, 4]
+  ids = statistics.ValueCounts()  # provisional ids: in the order values are met, across chunks
+  codes, first = ids.codes(pd.Series(['a', 'b', sources.MISSING_CATEGORY, 'new', 'a']))
+  codes_2, then = ids.codes(pd.Series(['new', 'c']).astype('category'))
+  assert first[codes].tolist() == [0, 1, 2, 3, 0] and then[codes_2].tolist() == [3, 4]
   provisional_ids = rng.integers(0, 5, size=(n, 1)).astype(np.int32)
   offset = np.array([1.7e9])  # a timestamp: far from zero, its spread small
   raw = offset + rng.normal(scale=1e3, size=(n, 1))

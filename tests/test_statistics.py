@@ -19,7 +19,7 @@ def _chunks(n_chunks=70, rows=50, seed=0):
 
 def test_value_counts_over_many_chunks_equal_a_counter():
   counts, expected = statistics.ValueCounts(), collections.Counter()
-  for chunk in _chunks():  # more than twice MERGE_EVERY: merged, then merged again
+  for chunk in _chunks():
     counts.add(chunk)
     expected.update(chunk.astype(str).tolist())
   got = dict(counts.items())
@@ -83,3 +83,20 @@ def test_statistics_of_some_rows_are_those_of_the_rows_taken_apart():
     for c in ('p', 'q'):  # bit for bit: the same values summed in the same order
       assert some.moments[scenario][c].tolist() == apart.moments[scenario][c].tolist()
     assert dict(some.counts[scenario]['c'].items()) == dict(apart.counts[scenario]['c'].items())
+
+
+def test_counts_by_the_codes_a_caller_has_equal_counts_by_value():
+  rng = np.random.default_rng(4)
+  frames = [pd.DataFrame({'c': pd.Series([f'x{v}' for v in rng.integers(0, 9, 30)]).astype('category'),
+                          sources.SCENARIO: list(rng.choice(['a', 'b'], 30))}) for _ in range(4)]
+  source = _source([], {})
+  coded, plain = statistics.StatisticsBuilder(source, 'scenario'), statistics.StatisticsBuilder(source, 'scenario')
+  for frame in frames:
+    rows = np.flatnonzero(rng.random(30) < 0.6)
+    # prepare's codes: per scope, the chunk's values looked up once, for its writing and its counting alike
+    codes = {scope: [coded.counts[scope]['c'].codes(frame['c'])] for scope in ('a', 'b')}
+    coded.add(frame, rows, codes=codes)
+    plain.add(frame, rows)
+  for scenario in ('a', 'b'):
+    assert dict(coded.counts[scenario]['c'].items()) == dict(plain.counts[scenario]['c'].items())
+    assert sum(n for _, n in coded.counts[scenario]['c'].items()) == coded.rows[scenario]
