@@ -25,9 +25,9 @@ def _lines(n=200, seed=0):
   return [f'{"xy"[i % 2]},c{rng.integers(0, 7)},{rng.normal():.4f},{int(rng.random() < 0.3)}' for i in range(n)]
 
 
-def _write(tmp_path, lines, name='rows.csv'):
+def _write(tmp_path, lines, name='rows.csv', last_line_break=True):
   path = str(tmp_path / name)
-  text = '\n'.join([','.join(COLUMNS)] + lines) + '\n'
+  text = '\n'.join([','.join(COLUMNS)] + lines) + ('\n' if last_line_break else '')
   if name.endswith('.gz'):
     with gzip.open(path, 'wt') as f:
       f.write(text)
@@ -65,15 +65,17 @@ def _fast_path(path):
   return reader, frames
 
 
-# One read, many, and reads shorter than the header and the rows (8 bytes, 16 a read).
+# One read, many, and reads shorter than the header and the rows (8 bytes, 16 a read); line ends looked for
+# 64 KiB at a time, or 5 bytes (shorter than a line: several looks per line end).
 @pytest.mark.parametrize('block_bytes', [arrow_csv.BLOCK_BYTES, 700, 8])
 @pytest.mark.parametrize('last_line_break', [True, False])
-def test_a_clean_file_is_read_by_pyarrow_alone(tmp_path, monkeypatch, block_bytes, last_line_break):
+@pytest.mark.parametrize('search_bytes', [arrow_csv._SEARCH_BYTES, 5])
+@pytest.mark.parametrize('name', ['rows.csv', 'rows.csv.gz'])  # mapped into memory, or read through gzip
+def test_a_clean_file_is_read_by_pyarrow_alone(tmp_path, monkeypatch, block_bytes, last_line_break, search_bytes,
+                                                name):
   monkeypatch.setattr(arrow_csv, 'BLOCK_BYTES', block_bytes)
-  path = _write(tmp_path, _lines())
-  if not last_line_break:
-    with open(path, 'rb+') as f:
-      f.truncate(os.path.getsize(path) - 1)
+  monkeypatch.setattr(arrow_csv, '_SEARCH_BYTES', search_bytes)
+  path = _write(tmp_path, _lines(), name, last_line_break)
   reader, frames = _fast_path(path)
   assert reader.complete and reader.rows_done == 200 and [len(f) for f, _ in frames] == [CHUNK] * 5
   assert [line for _, line in frames] == [2, 42, 82, 122, 162]
