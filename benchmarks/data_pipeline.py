@@ -346,12 +346,13 @@ def main(argv) -> None:
         f'{FLAGS.csv_rows // 10 // len(COUNTRIES) * 4 // 5:,}, so the tenth\'s peak is a smaller chunk\'s: from '
         '1M to 10M rows, where every file fills its chunks, benchmarks/results/scale.md measures prepare\'s '
         'peak). Prepare reads each file once, with pyarrow '
-        'in a thread of its own (two parse blocks at a time, on both cores) while the rows are clean, and takes '
-        'the columns that path has checked as they are (data_pipelines/arrow_csv.py; the caller checks and '
-        'converts a parsed chunk while the next one is parsed). In that one pass it counts the train '
-        'statistics and writes every row in its final fixed-width layout with provisional values (ids in the '
-        'order values are met, numbers centred), packed in `--encode_threads` threads (numpy releases the GIL '
-        'for its column work) and written in order by the main thread; then it finishes each shard in place, '
+        'in a thread of its own (the file mapped into memory, two parse blocks at a time, on both cores) while '
+        'the rows are clean, and takes the columns that path has checked as they are (data_pipelines/'
+        'arrow_csv.py; the parser\'s thread also checks each chunk and unifies its dictionaries, off the GIL, '
+        'and the caller converts it to pandas while the next one is parsed). In that one pass it counts the '
+        'train statistics and writes every row in its final fixed-width layout with provisional values (ids in '
+        'the order values are met, numbers centred), packed in `--encode_threads` threads (numpy releases the '
+        'GIL for its column work) and written in order by one writer thread; then it finishes each shard in place, '
         'ids through a table, numbers normalized, SHA-256 of the result (data_pipelines/provisional.py).', '']
   report_file.publish(lines, FLAGS.output)
 

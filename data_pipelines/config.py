@@ -42,7 +42,7 @@ class PrepareConfig:
   shuffle_rows: bool = _field(True, 'Write each chunk of a partition in a seeded random order (helps the '
                               'block shuffle of the input pipeline).')
   encode_threads: int = _field(2, 'Threads that pack the rows read (numpy releases the GIL for their column '
-                                'work), written in order by the main thread, and that finish the shards.')
+                                'work), written in order by one writer thread, and that finish the shards.')
   chunk_rows: int = _field(50_000, 'Rows read at a time; bounds memory.')
   arrow_csv: bool = _field(True, 'Parse CSV files with pyarrow while their rows are clean (no empty or non-finite '
                            'number, no leading space in text), pandas from the first chunk that is not; '

@@ -36,7 +36,12 @@ def offsets(block: np.ndarray, normalizations: Sequence[str]) -> np.ndarray:
 
 def centre_into(out: np.ndarray, block: np.ndarray, normalizations: Sequence[str], offset: np.ndarray) -> None:
   """Writes each column's transform less its offset into `out` ([n, N] float32, a field of packed rows), a
-  column at a time: a float64 copy of the whole chunk was 25 MB more per chunk in flight (AliExpress width)."""
+  column at a time where a transform is not the identity (a float64 copy of the whole chunk was 25 MB more per
+  chunk in flight, AliExpress width); where none is, by one subtraction, which numpy runs through the rows a
+  buffer at a time: 5.8 ms against 9.9 for 50,000 rows of 63 numbers."""
+  if not any(how in statistics.TRANSFORMED for how in normalizations):
+    np.subtract(block, offset, out=out, casting='same_kind')
+    return
   for j, how in enumerate(normalizations):
     out[:, j] = statistics.transform(block[:, j], how) - offset[j]
 
