@@ -42,14 +42,13 @@ FLAGS = flags.FLAGS
 
 STAGES = (  # (owner, function, label)
     (prepare, '_write_provisional', 'the pass, whole (main thread)'),
-    (arrow_csv.ArrowChunks, '_clean_numbers', 'number and label checks'),
-    (arrow_csv.ArrowChunks, '_clean_text', 'text checks'),
+    (arrow_csv.ArrowChunks, '_checked', 'chunk checked, dictionaries unified (parser\'s thread)'),
     (sources.ChunkBuilder, 'build', 'canonical chunk'),
     (sources, 'column_block', 'numbers and labels as blocks'),
     (statistics.StatisticsBuilder, 'add', 'statistics'),
-    (provisional, 'chunk_codes', 'provisional ids of each chunk\'s values'),
+    (statistics.ValueCounts, 'codes', 'provisional ids of each chunk\'s values'),
     (prepare, '_provisional_parts', 'rows packed and gathered'),
-    (records.ShardWriter, 'write', 'rows written'),
+    (records.ShardWriter, 'write', 'rows written (writer thread)'),
     (statistics.StatisticsBuilder, 'build_spec', 'vocabularies and spec'),
     (provisional, 'finish_shard', 'shards finished in place, SHA-256'),
 )
