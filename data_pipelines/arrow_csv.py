@@ -20,6 +20,8 @@ Text columns come back as pandas categoricals (one dictionary per chunk), number
 from __future__ import annotations
 
 import math
+import mmap
+import os
 import queue
 import threading
 from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
@@ -32,6 +34,7 @@ KINDS = ('text', 'number', 'label')  # a label is a number that must be 0 or 1
 CHECKED = 'arrow_csv_checked'
 BLOCK_BYTES = 4 << 20  # pyarrow's parse block: a parse error ends the fast path at the chunk before its read
 PARALLEL_BLOCKS = 2  # blocks parsed at once, one per core of the 2-core machines this was measured on
+_LET_GO = getattr(mmap, 'MADV_DONTNEED', None)  # a mapped page parsed: out of the resident set, still cached
 
 
 class ArrowChunks:
@@ -79,8 +82,8 @@ class ArrowChunks:
   def __iter__(self) -> Iterator[Tuple[pd.DataFrame, int]]:
     """Parses in a thread of its own (pyarrow's parser does not hold the GIL), one chunk ahead of the caller,
     so that on two cores parsing overlaps whatever the caller does with the chunk before. The parser's thread
-    also checks each chunk and encodes its text (pyarrow's compute functions do not hold the GIL either); the
-    chunk is converted to pandas here, which holds it."""
+    also checks each chunk and unifies its text dictionaries (pyarrow's compute functions do not hold the GIL
+    either); the chunk is converted to pandas here, which holds it."""
     first_line = 2 if self.header else 1
     self.start()
     try:
@@ -174,24 +177,41 @@ class ArrowChunks:
   def _text(self, pa, read_bytes: int, header_line: bool) -> Iterator:
     """The file's text as pyarrow buffers of about `read_bytes`, each ending at a line end (the last one perhaps
     not); with `header_line`, the first line first, alone (an empty buffer for an empty file). A plain file is
-    mapped into memory and cut without a copy: reading it in copies cost 0.35 s of system time of 1M
-    AliExpress-layout rows (fresh pages, copied into again where a read was joined to the rest of the last);
-    a compressed one is read through its codec."""
+    mapped into memory and cut without a copy (reading it in copies cost 0.35 s of system time of 1M
+    AliExpress-layout rows: fresh pages, copied into again where a read was joined to the rest of the last),
+    and each piece's pages are let go once it is parsed, so that the mapped file does not add up in the
+    process's resident memory; a compressed file is read through its codec."""
     if _codec(pa, self.path) is not None:
       yield from self._decompressed_text(pa, read_bytes, header_line)
       return
-    with pa.memory_map(self.path) as f:
-      text = f.read_buffer()
-      view, size = memoryview(text), text.size
-      start = _line_end(view, 0, size) if header_line else 0
+    with open(self.path, 'rb') as f:
+      size = os.fstat(f.fileno()).st_size
+      if not size:  # (mmap refuses an empty file)
+        if header_line:
+          yield pa.py_buffer(b'')
+        return
+      mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    text = pa.py_buffer(mapped)
+    try:
+      start = 0
       if header_line:
+        start = mapped.find(b'\n') + 1 or size
         yield text.slice(0, start)
       while start < size:
         end = min(start + read_bytes, size)
-        while (cut := _last_line_end(view, start, end) if end < size else size) == start:
+        while (cut := mapped.rfind(b'\n', start, end) + 1 if end < size else size) <= start:
           end = min(end + read_bytes, size)  # one line longer than a read: take more of it
         yield text.slice(start, cut - start)
+        parsed = start // mmap.PAGESIZE * mmap.PAGESIZE, cut // mmap.PAGESIZE * mmap.PAGESIZE
+        if parsed[1] > parsed[0] and _LET_GO is not None:  # (a page the next piece shares goes with it)
+          mapped.madvise(_LET_GO, parsed[0], parsed[1] - parsed[0])
         start = cut
+    finally:
+      del text
+      try:
+        mapped.close()
+      except BufferError:  # a buffer of it is still held somewhere: the mapping goes with the last of them
+        pass
 
   def _decompressed_text(self, pa, read_bytes: int, header_line: bool) -> Iterator:
     with pa.input_stream(self.path, compression='detect') as stream:
@@ -249,25 +269,3 @@ def _codec(pa, path: str):
   except (TypeError, ValueError):
     return None
 
-
-_SEARCH_BYTES = 1 << 16  # a line end is looked for this many bytes at a time
-
-
-def _line_end(view: memoryview, start: int, end: int) -> int:
-  """The position after the first line end in view[start:end], or `end` if there is none."""
-  for lo in range(start, end, _SEARCH_BYTES):
-    hi = min(lo + _SEARCH_BYTES, end)
-    i = bytes(view[lo:hi]).find(b'\n')
-    if i >= 0:
-      return lo + i + 1
-  return end
-
-
-def _last_line_end(view: memoryview, start: int, end: int) -> int:
-  """The position after the last line end in view[start:end], or `start` if there is none."""
-  for hi in range(end, start, -_SEARCH_BYTES):
-    lo = max(hi - _SEARCH_BYTES, start)
-    i = bytes(view[lo:hi]).rfind(b'\n')
-    if i >= 0:
-      return lo + i + 1
-  return start

@@ -65,16 +65,12 @@ def _fast_path(path):
   return reader, frames
 
 
-# One read, many, and reads shorter than the header and the rows (8 bytes, 16 a read); line ends looked for
-# 64 KiB at a time, or 5 bytes (shorter than a line: several looks per line end).
+# One read, many, and reads shorter than the header and the rows (8 bytes, 16 a read).
 @pytest.mark.parametrize('block_bytes', [arrow_csv.BLOCK_BYTES, 700, 8])
 @pytest.mark.parametrize('last_line_break', [True, False])
-@pytest.mark.parametrize('search_bytes', [arrow_csv._SEARCH_BYTES, 5])
 @pytest.mark.parametrize('name', ['rows.csv', 'rows.csv.gz'])  # mapped into memory, or read through gzip
-def test_a_clean_file_is_read_by_pyarrow_alone(tmp_path, monkeypatch, block_bytes, last_line_break, search_bytes,
-                                                name):
+def test_a_clean_file_is_read_by_pyarrow_alone(tmp_path, monkeypatch, block_bytes, last_line_break, name):
   monkeypatch.setattr(arrow_csv, 'BLOCK_BYTES', block_bytes)
-  monkeypatch.setattr(arrow_csv, '_SEARCH_BYTES', search_bytes)
   path = _write(tmp_path, _lines(), name, last_line_break)
   reader, frames = _fast_path(path)
   assert reader.complete and reader.rows_done == 200 and [len(f) for f, _ in frames] == [CHUNK] * 5
