@@ -146,7 +146,8 @@ class ValueCounts:
 
   def codes(self, values: pd.Series) -> Tuple[np.ndarray, np.ndarray]:
     """(code of each row, [k] int32: the id of each code), each distinct value looked up once; new values are
-    numbered on. A categorical's codes are its own (its unused categories get ids too)."""
+    numbered on. A categorical's codes are its own (its unused categories get ids too). A canonical frame holds
+    no missing value (sources.MISSING_CATEGORY stands for one), so every code is an index into the ids."""
     if isinstance(values.dtype, pd.CategoricalDtype):
       codes, distinct = values.cat.codes.to_numpy(), values.cat.categories.tolist()
     else:
