@@ -55,7 +55,8 @@ def main(argv) -> None:
         print(f'{name}: {runs[name][-1][0]:.2f} s, {runs[name][-1][1]:.2f} CPU-s', flush=True)
   print(f'{FLAGS.csv or f"{FLAGS.csv_rows:,} rows"}, {FLAGS.repeats} runs of each, taken in turn')
   for name, setting, tree in (('A', FLAGS.a, FLAGS.a_tree), ('B', FLAGS.b, FLAGS.b_tree)):
-    print(f'{name} ({setting or "defaults"}, code of {tree}): median {statistics.median(s for s, _ in runs[name]):.2f} s, '
+    print(f'{name} ({setting or "defaults"}, code of {tree}): '
+          f'median {statistics.median(s for s, _ in runs[name]):.2f} s, '
           f'{statistics.median(c for _, c in runs[name]):.2f} CPU-s')
   print('paired differences B - A, s:', ', '.join(f'{b[0] - a[0]:+.2f}' for a, b in zip(runs['A'], runs['B'])))
 

@@ -153,7 +153,6 @@ def read_table_chunks(
     sep: str = ',',
     expected_columns: Optional[int] = None,
     text_columns: Optional[Sequence[str]] = None,
-    arrow_columns: Optional[Dict[str, str]] = None,
     fast: Optional[arrow_csv.ArrowChunks] = None,
 ) -> Iterator[Tuple[pd.DataFrame, int]]:
   """Yields (chunk, file line number of its first row); Parquet files are read by row group.
@@ -164,9 +163,9 @@ def read_table_chunks(
   reaches validation as written. Typing numbers in the parser is what makes reading fast: a million
   strings per numerical column cost more than the rest of prepare.
 
-  With `arrow_columns` ({column: 'text', 'number' or 'label'}), pyarrow reads those columns of a CSV first, text
-  as categoricals, numbers and labels as float64, for as long as its rows are clean (arrow_csv.py); pandas reads
-  the rest. `fast`: that reader, made by `arrow_reader` with the same settings (and perhaps started already).
+  With `fast` (pyarrow's reader of the file, from `arrow_reader` with the same settings, perhaps started
+  already), pyarrow reads the columns it was given first, text as categoricals, numbers and labels as float64,
+  for as long as the rows are clean (arrow_csv.py); pandas reads the rest.
   """
   if not os.path.isfile(path):
     raise InputError('input file not found', path=path)
@@ -175,9 +174,6 @@ def read_table_chunks(
     return
   first_line = 2 if header else 1
   done = 0  # rows read by pyarrow
-  if fast is None:
-    fast = arrow_reader(path, chunk_rows=chunk_rows, header=header, names=names, sep=sep,
-                        arrow_columns=arrow_columns)
   if fast is not None:
     yield from fast
     if fast.complete:
